@@ -1,0 +1,27 @@
+/*-------------------------------------------------------------------------
+ * compat.h
+ *    Differences between the PostgreSQL versions synchub builds against
+ *    (14 to 18), kept in one place.
+ *-------------------------------------------------------------------------
+ */
+#ifndef SYNCHUB_COMPAT_H
+#define SYNCHUB_COMPAT_H
+
+#include "postgres.h"
+
+#if PG_VERSION_NUM < 140000
+#error "synchub needs PostgreSQL 14 or later"
+#endif
+
+#if PG_VERSION_NUM >= 150000
+#include "common/pg_prng.h"
+#define synchub_random_double() pg_prng_double(&pg_global_prng_state)
+#else
+#define synchub_random_double() ((double) random() / ((double) MAX_RANDOM_VALUE + 1))
+#endif
+
+#if PG_VERSION_NUM < 150000
+#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+#endif							/* SYNCHUB_COMPAT_H */

@@ -1,0 +1,1 @@
+"""Provider modules of synchub's CRM mock (one per CRM API)."""
