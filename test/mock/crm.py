@@ -39,6 +39,9 @@ class CrmApp:
     def create_account(self, cfg):
         if not cfg.get("token"):
             raise ValueError("token is required")
+        if cfg.get("rate_limit") and "per_seconds" not in cfg["rate_limit"]:
+            cfg = dict(cfg, rate_limit=dict(cfg["rate_limit"],
+                                            per_seconds=self.provider.DEFAULT_WINDOW))
         acct = self.accounts.create(cfg)
         n = int(cfg.get("contacts", 0))
         seed = int(cfg.get("seed", 1))
