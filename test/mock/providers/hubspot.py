@@ -341,7 +341,7 @@ class Provider(BaseProvider):
             props = (inp or {}).get("properties") or {}
             key = str(inp.get("id", "")).lower()
             new = str(props.get("email") or key).lower()
-            if new != key and new in by_email and key in by_email and by_email[new] != by_email[key]:
+            if new != key and new in by_email and by_email.get(key) != by_email[new]:
                 return error(409, "Contact already exists. Existing ID: %s" % by_email[new],
                              "CONFLICT")
         started = iso_z(now_ms())
