@@ -330,7 +330,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('The value was %s.', coalesce(max_jobs::text, 'NULL'));
     END IF;
-    PERFORM synchub._check_interval('lease', lease);
+    IF lease IS NULL OR lease <= interval '0' THEN
+        PERFORM synchub._check_interval('lease', lease);
+    END IF;
     FOR j IN
         WITH c AS (
             SELECT q.id FROM synchub.job_queue q
@@ -418,7 +420,9 @@ BEGIN
     j.lease_until := NULL;
     j.finished_at := clock_timestamp();
     INSERT INTO synchub.job_history SELECT (j).*;
-    PERFORM synchub._notify_job(j);
+    IF current_setting('synchub.notify', true) IS DISTINCT FROM 'off' THEN
+        PERFORM synchub._notify_job(j);
+    END IF;
     RETURN true;
 END
 $$;

@@ -1,11 +1,10 @@
 """Self-test of crm.py: dispatch to one module per provider."""
 
-import asyncio
 import importlib
 import json
-import time
 
-from mockclient import AsyncConn, Server
+from mockclient import Server
+from selftest_http import parallel_load
 
 
 def run(t, provider):
@@ -18,25 +17,9 @@ def run(t, provider):
     t.check("exits cleanly on SIGTERM", code == 0, code)
 
 
-def page_rate(port, path, headers, conns=4, seconds=1.5):
+def page_rate(port, path, headers, procs=2, conns=2, seconds=1.5):
     """Pages per second served on keep-alive connections."""
-    async def go():
-        done = 0
-        bad = 0
-        stop = time.time() + seconds
-
-        async def worker():
-            nonlocal done, bad
-            c = await AsyncConn().open(port)
-            while time.time() < stop:
-                status, body = await c.request("GET", path, headers)
-                done += 1
-                bad += status != 200 or not json.loads(body)
-            c.close()
-        t0 = time.time()
-        await asyncio.gather(*[worker() for _ in range(conns)])
-        return done / (time.time() - t0), bad
-    return asyncio.run(go())
+    return parallel_load(port, path, headers, procs, conns, seconds)
 
 
 def is_json(body):

@@ -3,6 +3,7 @@
 import asyncio
 import http.client
 import json
+import multiprocessing
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,18 @@ async def load(port, path, conns, seconds, headers=None):
     t0 = time.time()
     await asyncio.gather(*[worker() for _ in range(conns)])
     return done / (time.time() - t0), bad
+
+
+def _load_proc(args):
+    port, path, headers, conns, seconds = args
+    return asyncio.run(load(port, path, conns, seconds, headers))
+
+
+def parallel_load(port, path, headers, procs, conns, seconds):
+    """Requests/s summed over `procs` client processes (the client is the slow side)."""
+    with multiprocessing.get_context("fork").Pool(procs) as pool:
+        res = pool.map(_load_proc, [(port, path, headers, conns, seconds)] * procs)
+    return sum(r for r, _ in res), sum(b for _, b in res)
 
 
 def run(t):
@@ -165,9 +178,9 @@ def control(t, c, srv):
     log = open(srv.log).read()
     t.check("log has no query strings or header values",
             "secret" not in log and "s3cret" not in log and " GET /echo 200\n" in log)
-    rps, bad = asyncio.run(load(srv.port, "/ok", 8, 1.5))
+    rps, bad = parallel_load(srv.port, "/ok", None, 2, 4, 1.5)
     t.check("throughput /ok >= 2000 req/s on keep-alive", rps >= 2000 and not bad, rps)
-    t.note("httpmock /ok: %.0f requests/s (8 keep-alive connections)" % rps)
+    t.note("httpmock /ok: %.0f requests/s (2 client processes x 4 keep-alive connections)" % rps)
     c.ctl("/_mock/reset", {})
     st = c.ctl("/_mock/stats")
     t.check("reset clears the log", st["requests"] == 0 and c.ctl("/_mock/requests") == [])

@@ -138,7 +138,7 @@ def listing(t, c):
     rate, bad = page_rate(c.port, LIST + "?limit=100&properties=email,firstname,lastname,company,phone",
                           AUTH)
     t.check("list pages of 100 at >= 200 pages/s", rate >= 200 and not bad, rate)
-    t.note("hubspot list pages of 100 contacts: %.0f pages/s (4 connections)" % rate)
+    t.note("hubspot list pages of 100 contacts: %.0f pages/s (2 client processes x 2 connections)" % rate)
     c.ctl("/_mock/reset", {})
 
 
