@@ -85,14 +85,6 @@ CREATE VIEW synchub.jobs AS
     UNION ALL
     SELECT * FROM synchub.job_history;
 REVOKE ALL ON synchub.jobs FROM PUBLIC;
-DO $$
-BEGIN
-    -- A reader of the view gets row-level security of the tables (PG 15+).
-    IF current_setting('server_version_num')::int >= 150000 THEN
-        EXECUTE 'ALTER VIEW synchub.jobs SET (security_invoker = true)';
-    END IF;
-END
-$$;
 
 COMMENT ON TABLE synchub.job_queue IS 'unfinished jobs (pending, running); the claim path';
 COMMENT ON TABLE synchub.job_history IS 'finished jobs (succeeded, dead, cancelled); removed by synchub.purge()';
@@ -619,7 +611,9 @@ CREATE VIEW synchub.queue_stats AS
 REVOKE ALL ON synchub.queue_stats FROM PUBLIC;
 DO $$
 BEGIN
+    -- A reader of the views gets the row-level security of the tables (PG 15+).
     IF current_setting('server_version_num')::int >= 150000 THEN
+        EXECUTE 'ALTER VIEW synchub.jobs SET (security_invoker = true)';
         EXECUTE 'ALTER VIEW synchub.queue_stats SET (security_invoker = true)';
     END IF;
 END
