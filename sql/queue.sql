@@ -44,6 +44,10 @@ SELECT pg_temp.err('SELECT synchub.enqueue_many(''[{"kind": "a"}, 5]'')');
 SELECT pg_temp.err('SELECT synchub.enqueue_many(''[{"kind": "a", "colour": "red"}]'')');
 SELECT pg_temp.err('SELECT synchub.enqueue_many(''[{"kind": "a"}, {"payload": {}}]'')');
 SELECT pg_temp.err('SELECT synchub.enqueue_many(''[{"kind": "a", "priority": "high"}]'')');
+SELECT pg_temp.err('SELECT synchub.enqueue_many(''[{"kind": "a", "max_attempts": 0}]'')');
+SELECT pg_temp.err('SELECT synchub.enqueue_many(''[{"kind": "a", "run_at": "someday"}]'')');
+SELECT pg_temp.err('SELECT synchub.enqueue_many(''[{"kind": "a", "integration_id": "7"}]'')');
+SELECT pg_temp.err('SELECT synchub.enqueue_many(''[{"kind": 7}]'')');
 
 -- claim: priority, then run_at, then id; never a future job
 SELECT synchub.enqueue('later', queue => 'order', run_at => now() + interval '1 hour');

@@ -24,4 +24,8 @@
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
 #endif
 
+#include "fmgr.h"
+
+extern void synchub_init_materialized_srf(FunctionCallInfo fcinfo);
+
 #endif							/* SYNCHUB_COMPAT_H */

@@ -222,84 +222,8 @@ END
 $$;
 
 CREATE FUNCTION synchub.enqueue_many(jobs jsonb) RETURNS SETOF bigint
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    bad record;
-    n integer;
-    ids bigint[];
-BEGIN
-    IF jobs IS NULL OR jsonb_typeof(jobs) <> 'array' THEN
-        RAISE EXCEPTION 'jobs must be a JSON array of objects'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    n := jsonb_array_length(jobs);
-    IF n = 0 THEN
-        RETURN;
-    END IF;
-    SELECT t.o - 1 AS idx, jsonb_typeof(t.e) AS typ INTO bad
-      FROM jsonb_array_elements(jobs) WITH ORDINALITY AS t(e, o)
-     WHERE jsonb_typeof(t.e) <> 'object' LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'job % of the array is not a JSON object', bad.idx
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('It is a JSON %s.', bad.typ);
-    END IF;
-    SELECT t.o - 1 AS idx, k.key INTO bad
-      FROM jsonb_array_elements(jobs) WITH ORDINALITY AS t(e, o), jsonb_object_keys(t.e) AS k(key)
-     WHERE k.key NOT IN ('kind', 'payload', 'integration_id', 'queue', 'priority',
-                         'run_at', 'max_attempts', 'dedup_key')
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'unknown key "%" in job % of the array', bad.key, bad.idx
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Keys are the argument names of synchub.enqueue.';
-    END IF;
-    SELECT t.o - 1 AS idx INTO bad
-      FROM jsonb_array_elements(jobs) WITH ORDINALITY AS t(e, o)
-     WHERE length(coalesce(t.e->>'kind', '')) NOT BETWEEN 1 AND 128
-        OR length(t.e->>'queue') NOT BETWEEN 1 AND 128
-        OR (t.e->>'max_attempts')::integer < 1
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'job % of the array has an invalid kind, queue or max_attempts', bad.idx
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-
-    ids := ARRAY(SELECT nextval('synchub.job_id_seq') FROM generate_series(1, n));
-    INSERT INTO synchub.job_queue
-           (id, queue, kind, integration_id, payload, priority, run_at, max_attempts, dedup_key)
-    SELECT ids[t.o], coalesce(t.e->>'queue', 'default'), t.e->>'kind',
-           (t.e->>'integration_id')::bigint,
-           coalesce(nullif(t.e->'payload', 'null'), '{}'),
-           coalesce((t.e->>'priority')::integer, 0),
-           coalesce((t.e->>'run_at')::timestamptz, now()),
-           coalesce((t.e->>'max_attempts')::integer, 5),
-           t.e->>'dedup_key'
-      FROM jsonb_array_elements(jobs) WITH ORDINALITY AS t(e, o)
-    ON CONFLICT (queue, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING;
-
-    IF coalesce(nullif(current_setting('synchub.notify', true), ''), 'on')::boolean THEN
-        PERFORM synchub._notify_job(q) FROM synchub.job_queue q WHERE q.id = ANY (ids);
-    END IF;
-
-    -- Input order; a job whose dedup key was taken gets the holder's id.
-    RETURN QUERY
-    SELECT coalesce(q.id, d.id,
-                    synchub.enqueue(t.e->>'kind', coalesce(nullif(t.e->'payload', 'null'), '{}'),
-                                    (t.e->>'integration_id')::bigint,
-                                    coalesce(t.e->>'queue', 'default'),
-                                    coalesce((t.e->>'priority')::integer, 0),
-                                    coalesce((t.e->>'run_at')::timestamptz, now()),
-                                    coalesce((t.e->>'max_attempts')::integer, 5),
-                                    t.e->>'dedup_key'))
-      FROM jsonb_array_elements(jobs) WITH ORDINALITY AS t(e, o)
-      LEFT JOIN synchub.job_queue q ON q.id = ids[t.o]
-      LEFT JOIN synchub.job_queue d ON q.id IS NULL
-                                  AND d.queue = coalesce(t.e->>'queue', 'default')
-                                  AND d.dedup_key = t.e->>'dedup_key'
-     ORDER BY t.o;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'synchub_enqueue_many'
+    LANGUAGE C VOLATILE;
 
 -------------------------------------------------------------------------------
 -- Claim, leases, progress
@@ -308,43 +232,8 @@ $$;
 CREATE FUNCTION synchub.claim(queue text DEFAULT 'default', max_jobs integer DEFAULT 1,
                               lease interval DEFAULT '5 minutes', worker text DEFAULT NULL)
 RETURNS SETOF synchub.jobs
-LANGUAGE plpgsql VOLATILE ROWS 1 AS $$
-DECLARE
-    now_ts timestamptz := clock_timestamp();
-    notify boolean := coalesce(nullif(current_setting('synchub.notify', true), ''), 'on')::boolean;
-    j synchub.job_queue;
-BEGIN
-    IF queue IS NULL THEN
-        RAISE EXCEPTION 'queue must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF max_jobs IS NULL OR max_jobs < 1 OR max_jobs > 10000 THEN
-        RAISE EXCEPTION 'max_jobs must be between 1 and 10000'
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('The value was %s.', coalesce(max_jobs::text, 'NULL'));
-    END IF;
-    IF lease IS NULL OR lease <= interval '0' THEN
-        PERFORM synchub._check_interval('lease', lease);
-    END IF;
-    FOR j IN
-        WITH c AS (
-            SELECT q.id FROM synchub.job_queue q
-             WHERE q.queue = claim.queue AND q.state = 'pending' AND q.run_at <= now_ts
-             ORDER BY q.priority, q.run_at, q.id
-             LIMIT max_jobs
-               FOR UPDATE SKIP LOCKED)
-        UPDATE synchub.job_queue q
-           SET state = 'running', attempts = q.attempts + 1, lease_until = now_ts + lease,
-               started_at = now_ts, worker = claim.worker
-          FROM c WHERE q.id = c.id
-        RETURNING q.*
-    LOOP
-        IF notify THEN
-            PERFORM synchub._notify_job(j);
-        END IF;
-        RETURN NEXT j;
-    END LOOP;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'synchub_claim'
+    LANGUAGE C VOLATILE ROWS 1;
 
 CREATE FUNCTION synchub.extend_lease(job_id bigint, lease interval DEFAULT '5 minutes',
                                      attempt integer DEFAULT NULL) RETURNS boolean
@@ -395,57 +284,12 @@ $$;
 
 CREATE FUNCTION synchub.complete(job_id bigint, result jsonb DEFAULT NULL,
                                  attempt integer DEFAULT NULL) RETURNS boolean
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    j synchub.job_queue;
-BEGIN
-    DELETE FROM synchub.job_queue q
-     WHERE q.id = job_id AND q.state = 'running'
-       AND (attempt IS NULL OR q.attempts = attempt)
-    RETURNING q.* INTO j;
-    IF j.id IS NULL THEN
-        PERFORM synchub._job_refusal(job_id, attempt, 'complete');
-        RETURN false;
-    END IF;
-    j.state := 'succeeded';
-    j.result := complete.result;
-    j.lease_until := NULL;
-    j.finished_at := clock_timestamp();
-    INSERT INTO synchub.job_history SELECT (j).*;
-    IF current_setting('synchub.notify', true) IS DISTINCT FROM 'off' THEN
-        PERFORM synchub._notify_job(j);
-    END IF;
-    RETURN true;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'synchub_complete'
+    LANGUAGE C VOLATILE;
 
 CREATE FUNCTION synchub.complete_many(job_ids bigint[]) RETURNS integer
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    now_ts timestamptz := clock_timestamp();
-    n integer;
-    done bigint[];
-BEGIN
-    WITH d AS (
-        DELETE FROM synchub.job_queue q
-         WHERE q.id = ANY (job_ids) AND q.state = 'running'
-        RETURNING q.*),
-    i AS (
-        INSERT INTO synchub.job_history
-        SELECT d.id, d.queue, d.kind, d.integration_id, d.payload, d.priority, 'succeeded',
-               d.run_at, d.attempts, d.max_attempts, NULL, d.dedup_key, d.records_processed,
-               d.records_total, d.checkpoint, d.result, d.last_error, d.created_at,
-               d.started_at, now_ts, d.worker, d.owner
-          FROM d
-        RETURNING id)
-    SELECT count(*), array_agg(i.id) INTO n, done FROM i;
-    IF n > 0 AND coalesce(nullif(current_setting('synchub.notify', true), ''), 'on')::boolean THEN
-        PERFORM synchub._notify_job(ROW(h.*)::synchub.job_queue)
-           FROM synchub.job_history h WHERE h.id = ANY (done);
-    END IF;
-    RETURN n;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'synchub_complete_many'
+    LANGUAGE C VOLATILE;
 
 CREATE FUNCTION synchub.fail(job_id bigint, error text, retryable boolean DEFAULT true,
                              attempt integer DEFAULT NULL) RETURNS text

@@ -20,7 +20,8 @@ MAX_HEAD = 1 << 20
 
 class Request:
     __slots__ = ("method", "target", "path", "query", "query_list", "headers",
-                 "body", "conn", "t", "version", "account", "record", "page")
+                 "body", "conn", "t", "version", "account", "record", "page",
+                 "version_path")
 
     def __init__(self, method, target, version, headers, body, conn, t):
         self.method = method
@@ -37,6 +38,7 @@ class Request:
         self.account = None   # set by handlers: key for per-account stats
         self.record = None    # the recorder's entry for this request
         self.page = False     # set by handlers: this response is a list page
+        self.version_path = None
 
     def text(self):
         return self.body.decode("utf-8", "replace")
@@ -268,6 +270,8 @@ class MockServer:
         out.append("Content-Length: %d\r\n" % len(body))
         if not keep:
             out.append("Connection: close\r\n")
+        elif req.version == "HTTP/1.0":
+            out.append("Connection: keep-alive\r\n")
         out.append("\r\n")
         head = "".join(out).encode("utf-8")
         if req.method == "HEAD" or resp.status in (204, 304):

@@ -42,6 +42,15 @@ async def load(port, path, conns, seconds, headers=None):
     return done / (time.time() - t0), bad
 
 
+async def many_connections(port, n):
+    async def one():
+        c = await AsyncConn().open(port)
+        status, _ = await c.request("GET", "/delay/500")
+        c.close()
+        return status
+    return await asyncio.gather(*[one() for _ in range(n)])
+
+
 def _load_proc(args):
     port, path, headers, conns, seconds = args
     return asyncio.run(load(port, path, conns, seconds, headers))
@@ -175,6 +184,12 @@ def control(t, c, srv):
     t.check("stats max_concurrent", st["max_concurrent"] >= 15, st["max_concurrent"])
     t.check("stats counts", st["requests"] == 22 and st["connections"] >= 20
             and st["max_in_window"]["1"] >= 20 and set(st["max_in_window"]) == {"1", "2", "10"}, st)
+    t0 = time.time()
+    res = asyncio.run(many_connections(srv.port, 300))
+    took = time.time() - t0
+    st = c.ctl("/_mock/stats")
+    t.check("300 simultaneous connections", res == [200] * 300 and took < 3
+            and st["max_concurrent"] >= 250, (took, st["max_concurrent"], sorted(set(res))))
     log = open(srv.log).read()
     t.check("log has no query strings or header values",
             "secret" not in log and "s3cret" not in log and " GET /echo 200\n" in log)

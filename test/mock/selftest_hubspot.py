@@ -84,6 +84,11 @@ def auth(t, c):
     t.check("bad refresh token -> 400", bad.status == 400 and bad.json()["status"] == "BAD_REFRESH_TOKEN")
     wrong = c.post("/oauth/v1/token", form=dict(form, client_secret="x"))
     t.check("wrong client secret -> 400", wrong.status == 400)
+    c.ctl("/_mock/accounts", {"token": "short", "contacts": 1, "token_ttl": 0.3})
+    hs = {"Authorization": "Bearer short"}
+    ok1 = c.get(LIST, headers=hs).status
+    time.sleep(0.35)
+    t.check("token_ttl: token expires by itself", ok1 == 200 and c.get(LIST, headers=hs).status == 401)
 
 
 def listing(t, c):
@@ -104,6 +109,11 @@ def listing(t, c):
             "phone" not in r.json()["results"][0]["properties"])
     r = c.get(LIST, headers=AUTH, query={"limit": 101})
     t.check("limit > 100 -> 400", r.status == 400 and r.json()["category"] == "VALIDATION_ERROR")
+    c.ctl("/_mock/config", {"page_limit_cap": 50})
+    r = c.get(LIST, headers=AUTH, query={"limit": 60})
+    t.check("page_limit_cap lowers the maximum page", r.status == 400 and
+            c.get(LIST, headers=AUTH, query={"limit": 50}).status == 200)
+    c.ctl("/_mock/config", {"page_limit_cap": None})
     ties = {}
     for s in store:
         ties[s["properties"]["lastmodifieddate"]] = ties.get(s["properties"]["lastmodifieddate"], 0) + 1
@@ -179,6 +189,14 @@ def search(t, c):
     t.check("search after+limit == 10000 allowed", r.status == 200, r.status)
     t.check("search responses carry no rate-limit headers",
             not any(h.startswith("x-hubspot-ratelimit") for h in r.headers))
+    c.ctl("/_mock/config", {"search_cap": 300})
+    time.sleep(1.0)
+    r1 = c.post(SEARCH, body=dict(body, limit=150), headers=AUTH)
+    r2 = c.post(SEARCH, body=dict(body, limit=150, after="150"), headers=AUTH)
+    r3 = c.post(SEARCH, body=dict(body, limit=150, after="200"), headers=AUTH)
+    t.check("search cap configurable (/_mock/config)", (r1.status, r2.status, r3.status) == (200, 200, 400)
+            and r1.json()["total"] == len(expect), (r1.status, r2.status, r3.status))
+    c.ctl("/_mock/config", {"search_cap": 10000})
     time.sleep(1.0)
     rs = [c.post(SEARCH, body=body, headers=AUTH) for _ in range(8)]
     codes = [r.status for r in rs]

@@ -127,6 +127,11 @@ def limits(t, c):
     t.check("x-ratelimit headers", [r.headers["x-ratelimit-remaining"] for r in rs[:4]] == ["3", "2", "1", "0"]
             and rs[0].headers["x-ratelimit-limit"] == "4" and 1 <= int(rs[5].headers["x-ratelimit-reset"]) <= 2,
             rs[5].headers)
+    c.ctl("/_mock/accounts", {"token": "pq", "contacts": 2, "daily_quota": 2})
+    codes = [c.get(V2, headers={"x-api-token": "pq"}).status for _ in range(3)]
+    t.check("daily quota -> 429", codes == [200, 200, 429], codes)
+    r = c.get(V2, query={"cursor": "bm9wZQ"}, headers=H)
+    t.check("bad cursor -> 400", r.status == 400, r.status)
     time.sleep(2.05)
     t.check("window rolls", c.get(V1, headers=h).status == 200)
     st = c.ctl("/_mock/stats")

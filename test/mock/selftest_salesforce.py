@@ -147,6 +147,11 @@ def quota_and_oauth(t, c):
     t.check("daily quota -> 403 REQUEST_LIMIT_EXCEEDED", [r.status for r in rs] == [200, 200, 403] and
             rs[2].json() == [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
             and rs[2].headers["sforce-limit-info"] == "api-usage=2/2" and "retry-after" not in rs[2].headers)
+    c.ctl("/_mock/accounts", {"token": "sr", "contacts": 3, "rate_limit": {"requests": 3, "per_seconds": 10}})
+    rs = [c.get(Q, headers={"Authorization": "Bearer sr"}, query={"q": "SELECT Id FROM Contact"})
+          for _ in range(4)]
+    t.check("configured rate_limit -> 403 REQUEST_LIMIT_EXCEEDED", [r.status for r in rs] == [200] * 3 + [403]
+            and rs[3].json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED")
     c.ctl("/_mock/accounts", {"token": "so", "contacts": 3, "refresh_token": "rt-o"})
     c.ctl("/_mock/expire", {"token": "so"})
     t.check("expired session -> 401", c.get(Q, headers={"Authorization": "Bearer so"},

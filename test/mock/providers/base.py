@@ -13,6 +13,8 @@ class Store:
         self.mod = {}       # id -> last-modified epoch ms (for filters/sorts)
         self.next_n = 0     # next generator index
         self.seed = 1
+        self.version = 0    # bumped on every change (invalidates cached orderings)
+        self.cache = {}     # provider-specific cached orderings, keyed with version
 
 
 class BaseProvider:
@@ -35,6 +37,7 @@ class BaseProvider:
 
     def _add(self, st, person):
         rid, rec = self.make_record(st, person)
+        st.version += 1
         st.ids.append(rid)
         st.recs[rid] = rec
         st.mod[rid] = self.stamp(person["updated"])

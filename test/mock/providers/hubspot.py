@@ -6,7 +6,8 @@ POST /crm/v3/objects/contacts/batch/upsert   (<= 100 inputs, idProperty email)
 POST /oauth/v1/token                    refresh_token grant
 """
 
-import time
+import bisect
+import json
 
 from mockhttp import json_response
 from providers.base import BaseProvider
@@ -45,11 +46,13 @@ class Provider(BaseProvider):
         return not st.recs[rid]["archived"]
 
     def touch(self, st, rid, ms, fields):
+        st.version += 1
         rec = st.recs[rid]
         rec["properties"].update(fields)
         rec["properties"]["lastmodifieddate"] = rec["updatedAt"] = iso_z(ms)
 
     def mark_deleted(self, st, rid, ms):
+        st.version += 1
         rec = st.recs[rid]
         rec["archived"] = True
         rec["archivedAt"] = iso_z(ms)      # lastmodifieddate is left alone
@@ -197,9 +200,8 @@ class Provider(BaseProvider):
         results = []
         nxt = None
         # ids are increasing integers in creation order
-        for rid in st.ids:
-            if int(rid) < after:
-                continue
+        for pos in range(bisect.bisect_left(st.ids, after, key=int), len(st.ids)):
+            rid = st.ids[pos]
             rec = st.recs[rid]
             if rec["archived"] != archived:
                 continue
@@ -291,11 +293,28 @@ class Provider(BaseProvider):
             return error(400, "There was a problem with the request. Paging past %d results "
                          "is not supported for search requests (after=%d, limit=%d)."
                          % (cap, after, limit), "VALIDATION_ERROR")
-        try:
-            ids = [rid for rid in st.ids if not st.recs[rid]["archived"]
-                   and (not preds or any(all(p(rid) for p in g) for g in preds))]
-        except (TypeError, ValueError) as e:
-            return error(400, "Invalid filter value: %s" % e, "VALIDATION_ERROR")
+        ckey = (st.version, json.dumps([groups, sorts], sort_keys=True))
+        ids = st.cache.get(ckey)
+        if ids is None:
+            try:
+                ids = self._matches(st, preds, sorts)
+            except (TypeError, ValueError) as e:
+                return error(400, "Invalid filter value: %s" % e, "VALIDATION_ERROR")
+            if len(st.cache) > 16:
+                st.cache.clear()
+            st.cache[ckey] = ids
+        props = self._props(body.get("properties") or [])
+        req.page = True
+        page = ids[after:after + limit]
+        out = {"total": len(ids), "results": [self._view(st.recs[r], props) for r in page]}
+        if after + limit < len(ids):
+            out["paging"] = {"next": {"after": str(after + limit)}}
+        return json_response(out)
+
+    def _matches(self, st, preds, sorts):
+        """Ids of live records matching the filter groups, in the requested order."""
+        ids = [rid for rid in st.ids if not st.recs[rid]["archived"]
+               and (not preds or any(all(p(rid) for p in g) for g in preds))]
         if sorts:
             s = sorts[0]
             prop = s.get("propertyName") if isinstance(s, dict) else str(s).lstrip("-")
@@ -306,13 +325,7 @@ class Provider(BaseProvider):
                 v = self._value(st, rid, prop)
                 return (v is None, v if v is not None else 0, int(rid))
             ids.sort(key=key, reverse=desc)
-        props = self._props(body.get("properties") or [])
-        req.page = True
-        page = ids[after:after + limit]
-        out = {"total": len(ids), "results": [self._view(st.recs[r], props) for r in page]}
-        if after + limit < len(ids):
-            out["paging"] = {"next": {"after": str(after + limit)}}
-        return json_response(out)
+        return ids
 
     # ---- batch upsert --------------------------------------------------------------
     def upsert(self, acct, req):

@@ -10,6 +10,7 @@ Deleted persons are left out of both lists (v1 and v2).
 """
 
 import base64
+import bisect
 import hashlib
 import json
 
@@ -61,7 +62,7 @@ class Provider(BaseProvider):
     def make_record(self, st, p):
         rid = len(st.ids) + 1
         orgs = st.__dict__.setdefault("orgs", {})
-        keys = st.__dict__.setdefault("custom_keys", custom_keys(st.seed))
+        keys = st.__dict__.get("custom_keys") or st.__dict__.setdefault("custom_keys", custom_keys(st.seed))
         org_id = orgs.setdefault(p["company"], len(orgs) + 1) if p["company"] else None
         rec = {"id": rid, "first_name": p["first"], "last_name": p["last"],
                "name": " ".join(x for x in (p["first"], p["last"]) if x),
@@ -78,6 +79,7 @@ class Provider(BaseProvider):
         return st.recs[rid]["active_flag"]
 
     def touch(self, st, rid, ms, fields):
+        st.version += 1
         rec = st.recs[rid]
         for k, v in fields.items():
             if k == "custom_fields":
@@ -96,6 +98,7 @@ class Provider(BaseProvider):
         rec["update_time"] = ms
 
     def mark_deleted(self, st, rid, ms):
+        st.version += 1
         rec = st.recs[rid]
         rec["active_flag"] = False
         rec["delete_time"] = ms
@@ -143,8 +146,7 @@ class Provider(BaseProvider):
             return {}
         lim = acct.limiter
         return {"x-ratelimit-limit": str(lim.limit), "x-ratelimit-remaining": str(lim.remaining()),
-                "x-ratelimit-reset": str(max(1, round(lim.reset_in() + 0.499)) if lim.accepted else
-                                         int(lim.seconds))}
+                "x-ratelimit-reset": str(lim.retry_after())}
 
     async def handle(self, req):
         acct = self.accounts.resolve(self._token(req))
@@ -222,6 +224,9 @@ class Provider(BaseProvider):
             since = parse_time(q["updated_since"]) if q.get("updated_since") else None
             until = parse_time(q["updated_until"]) if q.get("updated_until") else None
             cursor = decode_cursor(q["cursor"]) if q.get("cursor") else None
+            if cursor is not None and not (isinstance(cursor, list) and cursor and
+                                           all(isinstance(x, int) for x in cursor)):
+                raise ValueError("bad cursor")
         except (ValueError, KeyError, TypeError):
             return bad_request("invalid limit, cursor or timestamp")
         sort_by = q.get("sort_by", "id")
@@ -232,14 +237,30 @@ class Provider(BaseProvider):
         def key(r):
             rec = st.recs[r]
             return [r] if sort_by == "id" else [rec[sort_by], r]
-        rows = [r for r in st.ids if st.recs[r]["active_flag"]
-                and (since is None or st.recs[r]["update_time"] >= since)
-                and (until is None or st.recs[r]["update_time"] < until)]
-        rows.sort(key=key, reverse=desc)
-        if cursor is not None:
-            rows = [r for r in rows if (key(r) < cursor if desc else key(r) > cursor)]
-        chunk = rows[:limit]
-        nxt = encode_cursor(key(chunk[-1])) if len(rows) > limit else None
+        ckey = ("v2", sort_by, st.version)
+        order = st.cache.get(ckey)
+        if order is None:          # live rows sorted ascending, with their keys
+            rows = sorted((r for r in st.ids if st.recs[r]["active_flag"]), key=key)
+            if len(st.cache) > 16:
+                st.cache.clear()
+            order = st.cache[ckey] = (rows, [key(r) for r in rows])
+        rows, keys = order
+        if desc:
+            end = bisect.bisect_left(keys, cursor) if cursor is not None else len(rows)
+            scan = range(end - 1, -1, -1)
+        else:
+            begin = bisect.bisect_right(keys, cursor) if cursor is not None else 0
+            scan = range(begin, len(rows))
+        chunk, more = [], False
+        for i in scan:
+            ut = st.recs[rows[i]]["update_time"]
+            if (since is not None and ut < since) or (until is not None and ut >= until):
+                continue
+            if len(chunk) == limit:
+                more = True
+                break
+            chunk.append(rows[i])
+        nxt = encode_cursor(key(chunk[-1])) if more else None
         req.page = True
         return json_response({"success": True, "data": [self.v2(st, st.recs[r]) for r in chunk],
                               "additional_data": {"next_cursor": nxt}})

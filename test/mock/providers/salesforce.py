@@ -18,7 +18,7 @@ from providers.base import BaseProvider
 from providers.common import iso_sf, now_ms, parse_time, valid_email
 
 B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-DATA_RE = re.compile(r"^/services/data/v\d+\.\d+(/.*)$")
+DATA_RE = re.compile(r"^/services/data/(v\d+\.\d+)(/.*)$")
 LOCATOR_TTL = 15 * 60
 MAX_LOCATORS = 10
 DEFAULT_QUOTA = 1000000
@@ -80,12 +80,14 @@ class Provider(BaseProvider):
         return not st.recs[rid]["IsDeleted"]
 
     def touch(self, st, rid, ms, fields):
+        st.version += 1
         rec = st.recs[rid]
         rec.update(fields)
         rec["Name"] = " ".join(x for x in (rec.get("FirstName"), rec.get("LastName")) if x)
         rec["LastModifiedDate"] = rec["SystemModstamp"] = iso_sf(ms)
 
     def mark_deleted(self, st, rid, ms):
+        st.version += 1
         # deleting a row stamps it, so queryAll ... WHERE SystemModstamp > X finds it
         rec = st.recs[rid]
         rec["IsDeleted"] = True
@@ -125,7 +127,8 @@ class Provider(BaseProvider):
             return self._limit_info(acct, errors(403, "REQUEST_LIMIT_EXCEEDED",
                                                  "ConcurrentPerOrgLongTxn Limit exceeded."))
         acct.used += 1
-        return self._limit_info(acct, self.route(acct, req, m.group(1).rstrip("/")))
+        req.version_path = "/services/data/" + m.group(1)
+        return self._limit_info(acct, self.route(acct, req, m.group(2).rstrip("/")))
 
     def route(self, acct, req, sub):
         if req.method == "GET" and sub in ("/query", "/queryAll"):
@@ -221,8 +224,8 @@ class Provider(BaseProvider):
                     locs.popitem(last=False)    # the oldest cursor is released
             cur["touched"] = time.time()
             out["done"] = False
-            out["nextRecordsUrl"] = "/services/data/v60.0/%s/%s-%d" % (
-                "queryAll" if all_rows else "query", loc, nxt)
+            out["nextRecordsUrl"] = "%s/%s/%s-%d" % (
+                req.version_path, "queryAll" if all_rows else "query", loc, nxt)
         elif loc is not None:
             locs.pop(loc, None)
         req.page = True

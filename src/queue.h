@@ -1,0 +1,17 @@
+/*-------------------------------------------------------------------------
+ * queue.h
+ *    The job queue's C entry points (src/queue.c).
+ *-------------------------------------------------------------------------
+ */
+#ifndef SYNCHUB_QUEUE_H
+#define SYNCHUB_QUEUE_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "access/tupdesc.h"
+
+/* NOTIFY synchub_jobs for a row of synchub.job_queue or job_history. */
+extern void queue_notify_row(HeapTuple tuple, TupleDesc desc);
+
+#endif							/* SYNCHUB_QUEUE_H */
