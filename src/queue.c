@@ -48,24 +48,32 @@
 static SPIPlanPtr claim_plan = NULL;
 static SPIPlanPtr finish_plan = NULL;
 
+/*
+ * The ids go through an array, not a join: a generic plan of a join with a
+ * LIMIT $2 sub-select hashes the whole queue, while id = ANY (ARRAY(...))
+ * is a primary-key look-up whatever the plan.
+ */
 static const char *claim_sql =
-"WITH c AS ("
-"  SELECT q.id FROM synchub.job_queue q"
-"   WHERE q.queue = $1 AND q.state = 'pending' AND q.run_at <= $5"
-"   ORDER BY q.priority, q.run_at, q.id LIMIT $2 FOR UPDATE SKIP LOCKED),"
-" u AS ("
+"WITH u AS ("
 "  UPDATE synchub.job_queue q"
 "     SET state = 'running', attempts = q.attempts + 1, lease_until = $3,"
 "         started_at = $5, worker = $4"
-"    FROM c WHERE q.id = c.id"
+"   WHERE q.id = ANY (ARRAY("
+"          SELECT c.id FROM synchub.job_queue c"
+"           WHERE c.queue = $1 AND c.state = 'pending' AND c.run_at <= $5"
+"           ORDER BY c.priority, c.run_at, c.id LIMIT $2 FOR UPDATE SKIP LOCKED))"
 "  RETURNING q.*)"
 " SELECT * FROM u ORDER BY priority, run_at, id";
 
-/* Moves running jobs (all of $1, or one at attempt $3) to the history. */
+/*
+ * Moves running jobs (all of $1, or one at attempt $3) to the history.
+ * "state <> 'pending'" (the same as "= 'running'" in this table) keeps the
+ * planner on the primary key rather than scanning the running-jobs index.
+ */
 static const char *finish_sql =
 "WITH d AS ("
 "  DELETE FROM synchub.job_queue q"
-"   WHERE q.id = ANY ($1) AND q.state = 'running'"
+"   WHERE q.id = ANY ($1) AND q.state <> 'pending'"
 "     AND ($3::integer IS NULL OR q.attempts = $3)"
 "  RETURNING q.*)"
 " INSERT INTO synchub.job_history"
@@ -76,10 +84,15 @@ static const char *finish_sql =
 "   FROM d"
 " RETURNING *";
 
-static SPIPlanPtr
-prepare_saved(const char *sql, int nargs, Oid *argtypes)
+/*
+ * Prepare and keep a statement with a generic plan: the statements are
+ * written so that the generic plan is the good one (primary-key and claim
+ * index look-ups), and a custom plan per call would re-plan every time.
+ */
+SPIPlanPtr
+queue_prepare_saved(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "could not prepare queue statement: %s",
@@ -170,7 +183,7 @@ finish_jobs(ArrayType *ids, int32 attempt, Jsonb *result)
 	{
 		Oid			types[4] = {INT8ARRAYOID, JSONBOID, INT4OID, TIMESTAMPTZOID};
 
-		finish_plan = prepare_saved(finish_sql, 4, types);
+		finish_plan = queue_prepare_saved(finish_sql, 4, types);
 	}
 	values[0] = PointerGetDatum(ids);
 	values[1] = result ? JsonbPGetDatum(result) : (Datum) 0;
@@ -251,7 +264,7 @@ synchub_claim(PG_FUNCTION_ARGS)
 	{
 		Oid			types[5] = {TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID};
 
-		claim_plan = prepare_saved(claim_sql, 5, types);
+		claim_plan = queue_prepare_saved(claim_sql, 5, types);
 	}
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = Int32GetDatum(max_jobs);

@@ -206,9 +206,7 @@ dedup_holder(Datum queue, Datum dedup_key)
 	{
 		Oid			types[2] = {TEXTOID, TEXTOID};
 
-		holder_plan = SPI_prepare(holder_sql, 2, types);
-		if (holder_plan == NULL || SPI_keepplan(holder_plan) != 0)
-			elog(ERROR, "could not prepare the dedup look-up");
+		holder_plan = queue_prepare_saved(holder_sql, 2, types);
 	}
 	if (SPI_execute_plan(holder_plan, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up a dedup key");
@@ -294,9 +292,7 @@ synchub_enqueue_many(PG_FUNCTION_ARGS)
 			JSONBARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
 		TIMESTAMPTZOID};
 
-		insert_plan = SPI_prepare(insert_sql, NCOLS, types);
-		if (insert_plan == NULL || SPI_keepplan(insert_plan) != 0)
-			elog(ERROR, "could not prepare the job insert");
+		insert_plan = queue_prepare_saved(insert_sql, NCOLS, types);
 	}
 	values[0] = PointerGetDatum(make_array(a.id, NULL, a.n, INT8OID));
 	values[1] = PointerGetDatum(make_array(a.queue, NULL, a.n, TEXTOID));
