@@ -493,3 +493,8 @@ COMMENT ON FUNCTION synchub.retry(bigint) IS 'put a dead or cancelled job back t
 COMMENT ON FUNCTION synchub.reap() IS 'give running jobs whose lease expired back to pending (or dead on their last attempt)';
 COMMENT ON FUNCTION synchub.purge(interval) IS 'remove finished jobs older than the interval, in indexed batches';
 COMMENT ON VIEW synchub.queue_stats IS 'jobs per (queue, state); oldest_age is how long the oldest due pending job has waited';
+
+-- pg_dump keeps the jobs (extension tables are otherwise left out of dumps).
+SELECT pg_catalog.pg_extension_config_dump('synchub.job_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('synchub.job_history', '');
+SELECT pg_catalog.pg_extension_config_dump('synchub.job_id_seq', '');
