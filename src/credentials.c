@@ -361,9 +361,8 @@ synchub_credentials_store(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(synchub_credentials_get);
-Datum
-synchub_credentials_get(PG_FUNCTION_ARGS)
+void
+credentials_require_owner(void)
 {
 	Oid			owner;
 
@@ -375,5 +374,12 @@ synchub_credentials_get(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to read integration credentials"),
 				 errdetail("Only the owner of extension \"synchub\" may read credentials.")));
+}
+
+PG_FUNCTION_INFO_V1(synchub_credentials_get);
+Datum
+synchub_credentials_get(PG_FUNCTION_ARGS)
+{
+	credentials_require_owner();
 	PG_RETURN_JSONB_P(credentials_get(PG_GETARG_INT64(0)));
 }

@@ -24,4 +24,10 @@ extern Jsonb *credentials_get(int64 integration_id);
  */
 extern void credentials_store(int64 integration_id, Jsonb *credentials);
 
+/*
+ * Error unless the current user is the extension owner or a superuser: the
+ * guard of every SQL function that returns a secret.
+ */
+extern void credentials_require_owner(void);
+
 #endif							/* SYNCHUB_CREDENTIALS_H */
