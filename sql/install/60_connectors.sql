@@ -377,15 +377,16 @@ BEGIN
             IF jsonb_typeof(s #> '{errors,rules}') <> 'array' THEN
                 PERFORM synchub._spec_fail(provider, 'errors.rules', 'must be an array of rules');
             END IF;
-            FOR e IN SELECT * FROM jsonb_array_elements(s #> '{errors,rules}') LOOP
-                PERFORM synchub._spec_keys(provider, 'errors.rules[]', e, ARRAY['status', 'code', 'class'], ARRAY['class']);
+            FOR e, k IN SELECT r.value, format('errors.rules[%s]', r.i - 1)
+                          FROM jsonb_array_elements(s #> '{errors,rules}') WITH ORDINALITY AS r(value, i) LOOP
+                PERFORM synchub._spec_keys(provider, k, e, ARRAY['status', 'code', 'class'], ARRAY['class']);
                 IF e ? 'status' THEN
-                    PERFORM synchub._spec_int(provider, 'errors.rules[].status', e->'status', 100, 599);
+                    PERFORM synchub._spec_int(provider, k || '.status', e->'status', 100, 599);
                 END IF;
                 IF e ? 'code' AND jsonb_typeof(e->'code') <> 'string' THEN
-                    PERFORM synchub._spec_fail(provider, 'errors.rules[].code', 'must be a string');
+                    PERFORM synchub._spec_fail(provider, k || '.code', 'must be a string');
                 END IF;
-                PERFORM synchub._spec_enum(provider, 'errors.rules[].class', e->'class',
+                PERFORM synchub._spec_enum(provider, k || '.class', e->'class',
                     ARRAY['auth', 'rate_limited', 'quota', 'retryable', 'restart', 'fatal']);
             END LOOP;
         END IF;
