@@ -75,7 +75,7 @@ INSERT INTO synchub.providers (name, spec) VALUES
                 "interval_ms": "x-hubspot-ratelimit-interval-milliseconds",
                 "daily_remaining": "x-hubspot-ratelimit-daily-remaining"}
   },
-  "errors": {"message": "message", "code": ["category", "status"],
+  "errors": {"message": "message", "code": ["category", "errorType"],
              "rules": [{"status": 401, "class": "auth"}, {"status": 429, "class": "rate_limited"}]}
 }
 $json$),

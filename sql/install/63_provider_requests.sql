@@ -321,7 +321,7 @@ BEGIN
                               ELSE 'fatal' END);
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'class', cls, 'status', status, 'code', code,
-        'message', coalesce(msg, format('HTTP status %s', status)),
+        'message', coalesce(msg, CASE WHEN status IS NULL THEN 'no response' ELSE format('HTTP status %s', status) END),
         'refresh', CASE WHEN cls = 'auth' THEN spec ? 'oauth' END,
         'wait_ms', CASE WHEN cls = 'rate_limited' THEN coalesce(rate->'retry_after_ms', rate->'reset_ms') END));
 END
