@@ -378,6 +378,7 @@ DECLARE
     last_ts timestamptz;
     last_id text;
     page_max timestamptz;
+    upath   text[];
     cap     bigint;
     done    boolean := false;
     err     jsonb;
@@ -426,10 +427,10 @@ BEGIN
     END IF;
 
     -- Position and high-water mark
-    SELECT max(synchub._parse_updated(e #>> synchub._json_path(spec #>> '{record,updated_at}'), fmt))
-      INTO page_max FROM jsonb_array_elements(recs) e;
+    upath := synchub._json_path(spec #>> '{record,updated_at}');
+    SELECT max(synchub._parse_updated(e #>> upath, fmt)) INTO page_max FROM jsonb_array_elements(recs) e;
     IF n > 0 THEN
-        last_ts := synchub._parse_updated(recs -> (n - 1) #>> synchub._json_path(spec #>> '{record,updated_at}'), fmt);
+        last_ts := synchub._parse_updated(recs -> (n - 1) #>> upath, fmt);
         last_id := recs -> (n - 1) #>> synchub._json_path(spec #>> '{record,id}');
     END IF;
     IF keyset AND last_ts IS NOT NULL THEN
@@ -486,7 +487,9 @@ COMMENT ON FUNCTION synchub._provider_parse_page(text, text, jsonb, integer, jso
 
 -- Provider records as rows of the integration's target table: integration_id,
 -- external_id, the field map's columns, and remote_updated_at and archived
--- when the target has them and the field map does not set them.
+-- when the target has them and the field map does not set them.  The
+-- per-record expression is built once per call (paths resolved, values
+-- quoted) and run over the whole array.
 CREATE FUNCTION synchub._provider_map_rows(integration_id bigint, records jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -495,7 +498,9 @@ DECLARE
     fmap    jsonb;
     target  regclass;
     cols    text[];
-    fixed   jsonb;
+    pairs   text[];
+    expr    text;
+    result  jsonb;
 BEGIN
     SELECT * INTO i FROM synchub.integrations WHERE id = integration_id;
     IF NOT FOUND THEN
@@ -507,25 +512,30 @@ BEGIN
     fmap := synchub._effective_field_map(spec, i.options);
     SELECT array_agg(a.attname::text) INTO cols FROM pg_attribute a
      WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped;
-    fixed := jsonb_build_object('integration_id', i.id);
-    RETURN coalesce((
-        SELECT jsonb_agg(
-                   fixed
-                   || jsonb_build_object('external_id', e #>> synchub._json_path(spec #>> '{record,id}'))
-                   || CASE WHEN 'remote_updated_at' = ANY (cols) AND NOT fmap ? 'remote_updated_at'
-                           THEN jsonb_build_object('remote_updated_at', synchub._ts_text(synchub._parse_updated(
-                                    e #>> synchub._json_path(spec #>> '{record,updated_at}'),
-                                    spec #>> '{record,updated_at_format}')))
-                           ELSE '{}' END
-                   || CASE WHEN 'archived' = ANY (cols) AND NOT fmap ? 'archived'
-                           THEN jsonb_build_object('archived', coalesce(
-                                    (e #> synchub._json_path(coalesce(spec #>> '{record,archived}', '$'))) = 'true'
-                                    AND spec #> '{record}' ? 'archived', false))
-                           ELSE '{}' END
-                   || (SELECT coalesce(jsonb_object_agg(m.key, e #> synchub._json_path(m.value)), '{}')
-                         FROM jsonb_each_text(fmap) m)
-                   ORDER BY o)
-          FROM jsonb_array_elements(records) WITH ORDINALITY AS t(e, o)), '[]');
+
+    -- One "key, value" expression per column, e being the record.
+    pairs := ARRAY[format('%L, %s::bigint', 'integration_id', i.id),
+                   format('%L, e #>> %L', 'external_id', synchub._json_path(spec #>> '{record,id}'))];
+    IF 'remote_updated_at' = ANY (cols) AND NOT fmap ? 'remote_updated_at' THEN
+        pairs := pairs || format('%L, synchub._ts_text(synchub._parse_updated(e #>> %L, %L))', 'remote_updated_at',
+                                 synchub._json_path(spec #>> '{record,updated_at}'), spec #>> '{record,updated_at_format}');
+    END IF;
+    IF 'archived' = ANY (cols) AND NOT fmap ? 'archived' THEN
+        pairs := pairs || CASE WHEN spec #> '{record}' ? 'archived'
+                               THEN format('%L, coalesce(e #> %L = %L, false)', 'archived',
+                                           synchub._json_path(spec #>> '{record,archived}'), 'true')
+                               ELSE format('%L, false', 'archived') END;
+    END IF;
+    SELECT pairs || coalesce(array_agg(format('%L, e #> %L', m.key, synchub._json_path(m.value)) ORDER BY m.key), '{}')
+      INTO pairs FROM jsonb_each_text(fmap) m;
+    -- jsonb_build_object takes at most 100 arguments: concatenate objects of 40 pairs.
+    SELECT string_agg(format('jsonb_build_object(%s)', c.chunk), ' || ' ORDER BY c.n) INTO expr
+      FROM (SELECT (k - 1) / 40 AS n, string_agg(p, ', ' ORDER BY k) AS chunk
+              FROM unnest(pairs) WITH ORDINALITY AS u(p, k) GROUP BY (k - 1) / 40) c;
+    EXECUTE format('SELECT coalesce(jsonb_agg(%s ORDER BY o), %L) FROM jsonb_array_elements($1) WITH ORDINALITY AS t(e, o)',
+                   expr, '[]')
+       INTO result USING records;
+    RETURN result;
 END
 $$;
 REVOKE ALL ON FUNCTION synchub._provider_map_rows(bigint, jsonb) FROM PUBLIC;
