@@ -8,6 +8,8 @@ CREATE TABLE connectors_it.people (
     remote_updated_at timestamptz, UNIQUE (integration_id, external_id));
 CREATE TABLE connectors_it.nokey (integration_id bigint, external_id text, email text);
 CREATE VIEW connectors_it.v AS SELECT 1 AS x;
+CREATE FUNCTION pg_temp.iid(n text) RETURNS bigint LANGUAGE sql AS $$
+    SELECT id FROM synchub.integrations WHERE name = n $$;
 
 SELECT synchub.create_integration('it_hs', 'hubspot', 'https://api.hubapi.com', '{"token": "pat-secret-1"}') > 0 AS created;
 SELECT synchub.create_integration('it_sf', 'salesforce', 'https://example.my.salesforce.com/', '{"access_token": "00D-secret"}',
@@ -126,6 +128,24 @@ SELECT i.name, s.mode, s.next_run_at AT TIME ZONE 'UTC' AS next_run
   FROM synchub.schedules s JOIN synchub.integrations i ON i.id = s.integration_id
  WHERE i.name LIKE 'it\_%' ORDER BY 1, 2;
 SELECT synchub.unschedule('it_hs', 'full') AS removed, synchub.unschedule('it_hs', 'full') AS again;
+
+-- The worker's bookkeeping: a run's outcome and bookmark; pause and resume.
+SELECT synchub._sync_finish(pg_temp.iid('it_hs'), 'succeeded', '{"since": "2026-11-06T00:00:00Z", "since_id": "9"}');
+SELECT synchub._sync_finish(pg_temp.iid('it_hs'), 'failed', NULL, 'HTTP status 500');
+SELECT bookmark, last_sync_status, last_error, last_sync_at IS NOT NULL AS has_time
+  FROM synchub.sync_state WHERE integration_id = pg_temp.iid('it_hs');
+SELECT synchub._integration_pause(pg_temp.iid('it_hs'), '2031-01-01 00:00:00+00', 'TotalRequests Limit exceeded.');
+SELECT status, paused_until AT TIME ZONE 'UTC' AS paused_until, status_reason FROM synchub.integrations WHERE name = 'it_hs';
+SELECT count(*) AS held_jobs, min(run_at AT TIME ZONE 'UTC') AS run_at
+  FROM synchub.jobs WHERE integration_id = pg_temp.iid('it_hs') AND state = 'pending';
+CREATE TEMP TABLE due2 AS SELECT synchub._due_schedules('2030-06-01 00:00:00+00') AS id;
+SELECT count(*) AS enqueued, count(*) FILTER (WHERE j.integration_id = pg_temp.iid('it_hs')) AS for_paused
+  FROM due2 JOIN synchub.jobs j USING (id);
+SELECT synchub._integration_resume(pg_temp.iid('it_hs'));
+SELECT status, paused_until, status_reason FROM synchub.integrations WHERE name = 'it_hs';
+SELECT count(*) AS released FROM synchub.jobs
+ WHERE integration_id = pg_temp.iid('it_hs') AND state = 'pending' AND run_at <= now();
+SELECT pg_temp.err($$SELECT synchub._integration_pause(-1, NULL, 'x')$$);
 
 -- Clean up.
 DELETE FROM synchub.job_queue WHERE integration_id IN (SELECT id FROM synchub.integrations WHERE name LIKE 'it\_%');

@@ -426,3 +426,63 @@ $$;
 REVOKE ALL ON FUNCTION synchub._due_schedules(timestamptz) FROM PUBLIC;
 COMMENT ON FUNCTION synchub._due_schedules(timestamptz) IS
     'internal, for the worker: enqueue the syncs whose schedule is due and advance them; returns the job ids';
+
+-------------------------------------------------------------------------------
+-- Worker helpers: outcome of a run, pause and resume
+-------------------------------------------------------------------------------
+
+-- Record the outcome of a run: its status ('succeeded', 'failed', …), the
+-- error if any, and the bookmark the parser returned (kept when NULL).
+CREATE FUNCTION synchub._sync_finish(integration_id bigint, status text, bookmark jsonb DEFAULT NULL,
+                                     error text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    INSERT INTO synchub.sync_state AS s (integration_id, bookmark, last_sync_at, last_sync_status, last_error)
+    VALUES (_sync_finish.integration_id, _sync_finish.bookmark, now(), _sync_finish.status, left(_sync_finish.error, 2000))
+    ON CONFLICT ON CONSTRAINT sync_state_pkey DO UPDATE
+       SET bookmark = coalesce(EXCLUDED.bookmark, s.bookmark),
+           last_sync_at = EXCLUDED.last_sync_at,
+           last_sync_status = EXCLUDED.last_sync_status,
+           last_error = EXCLUDED.last_error;
+END
+$$;
+REVOKE ALL ON FUNCTION synchub._sync_finish(bigint, text, jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION synchub._sync_finish(bigint, text, jsonb, text) IS
+    'internal, for the worker: store a run''s outcome and the next incremental bookmark';
+
+-- Pause an integration (a provider quota is used up): until a time, or
+-- until resumed when until is NULL.  Its syncs are enqueued to run after
+-- the pause and schedules skip it meanwhile.
+CREATE FUNCTION synchub._integration_pause(integration_id bigint, until timestamptz, reason text) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    UPDATE synchub.integrations i
+       SET status = 'paused', paused_until = until, status_reason = left(reason, 2000), updated_at = now()
+     WHERE i.id = integration_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'integration % does not exist', integration_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    UPDATE synchub.job_queue j SET run_at = greatest(j.run_at, until)
+     WHERE j.integration_id = _integration_pause.integration_id AND j.state = 'pending' AND until IS NOT NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION synchub._integration_pause(bigint, timestamptz, text) FROM PUBLIC;
+COMMENT ON FUNCTION synchub._integration_pause(bigint, timestamptz, text) IS
+    'internal, for the worker: pause an integration until a time (NULL: until resumed) and hold its pending jobs';
+
+CREATE FUNCTION synchub._integration_resume(integration_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    UPDATE synchub.integrations i
+       SET status = 'active', paused_until = NULL, status_reason = NULL, updated_at = now()
+     WHERE i.id = integration_id AND i.status = 'paused';
+    IF FOUND THEN
+        UPDATE synchub.job_queue j SET run_at = now()
+         WHERE j.integration_id = _integration_resume.integration_id AND j.queue = 'synchub'
+           AND j.state = 'pending' AND j.run_at > now();
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION synchub._integration_resume(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION synchub._integration_resume(bigint) IS 'internal, for the worker: end the pause of an integration and release its held sync jobs';
