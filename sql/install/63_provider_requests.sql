@@ -15,6 +15,24 @@
 -- the checkpoint and the classified errors.
 -------------------------------------------------------------------------------
 
+-- An integration's row, or an error if it does not exist (or is hidden by
+-- row-level security).
+CREATE FUNCTION synchub._integration_row(integration_id bigint) RETURNS synchub.integrations
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    i synchub.integrations;
+BEGIN
+    SELECT * INTO i FROM synchub.integrations WHERE id = integration_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'integration % does not exist', integration_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN i;
+END
+$$;
+REVOKE ALL ON FUNCTION synchub._integration_row(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION synchub._integration_row(bigint) IS 'internal: an integration''s row by id, or an error';
+
 -- A timestamp as fixed-format UTC text (independent of the session's TimeZone).
 CREATE FUNCTION synchub._ts_text(ts timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -243,11 +261,7 @@ DECLARE
     s jsonb;
     b jsonb;
 BEGIN
-    SELECT * INTO i FROM synchub.integrations WHERE id = integration_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'integration % does not exist', integration_id
-            USING ERRCODE = 'undefined_object';
-    END IF;
+    i := synchub._integration_row(integration_id);
     SELECT p.spec INTO s FROM synchub.providers p WHERE p.name = i.provider;
     SELECT st.bookmark INTO b FROM synchub.sync_state st WHERE st.integration_id = i.id;
     RETURN synchub._provider_plan(s, i.base_url, i.options, mode, checkpoint, b, now());
@@ -502,11 +516,7 @@ DECLARE
     expr    text;
     result  jsonb;
 BEGIN
-    SELECT * INTO i FROM synchub.integrations WHERE id = integration_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'integration % does not exist', integration_id
-            USING ERRCODE = 'undefined_object';
-    END IF;
+    i := synchub._integration_row(integration_id);
     SELECT p.spec INTO spec FROM synchub.providers p WHERE p.name = i.provider;
     target := coalesce(i.options->>'target', 'synchub.contacts')::regclass;
     fmap := synchub._effective_field_map(spec, i.options);
@@ -554,11 +564,7 @@ DECLARE
     i synchub.integrations;
     o jsonb;
 BEGIN
-    SELECT * INTO i FROM synchub.integrations WHERE id = integration_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'integration % does not exist', integration_id
-            USING ERRCODE = 'undefined_object';
-    END IF;
+    i := synchub._integration_row(integration_id);
     SELECT p.spec->'oauth' INTO o FROM synchub.providers p WHERE p.name = i.provider;
     IF o IS NULL THEN
         RAISE EXCEPTION 'provider "%" has no OAuth refresh', i.provider
