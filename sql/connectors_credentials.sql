@@ -117,14 +117,29 @@ REVOKE EXECUTE ON FUNCTION synchub._credentials_get(bigint), synchub._provider_r
     FROM regress_cr_app;
 SELECT synchub._credentials_get(id) AS stored_by_app FROM synchub.integrations WHERE name = 'cr_app';
 
--- Another role sees neither the integration nor its credentials, and
--- cannot overwrite them.
+-- The worker enqueues due schedules; the job belongs to the integration's
+-- owner, who sees it.  The owner sees its contacts.
+INSERT INTO synchub.contacts (integration_id, external_id, email)
+SELECT id, 'p1', 'p1@example.com' FROM synchub.integrations WHERE name = 'cr_app';
+CREATE TEMP TABLE due AS SELECT synchub._due_schedules() AS id;
+CREATE TEMP TABLE app_id AS SELECT id FROM synchub.integrations WHERE name = 'cr_app';
+GRANT SELECT ON app_id, due TO regress_cr_app, regress_cr_other;
+SET ROLE regress_cr_app;
+SELECT j.kind, j.state FROM synchub.jobs j JOIN app_id a ON a.id = j.integration_id ORDER BY j.kind;
+SELECT count(*) AS scheduled_job_visible FROM due JOIN synchub.jobs j USING (id) JOIN app_id a ON a.id = j.integration_id;
+SELECT (SELECT count(*) FROM synchub.schedules) AS schedules, (SELECT count(*) FROM synchub.contacts) AS contacts;
+RESET ROLE;
+
+-- Another role sees neither the integration, its schedules, contacts and
+-- credentials, and cannot overwrite them.
 SET ROLE regress_cr_other;
 SELECT count(*) AS visible FROM synchub.integrations WHERE name LIKE 'cr\_%';
+SELECT (SELECT count(*) FROM synchub.schedules) AS schedules, (SELECT count(*) FROM synchub.sync_state) AS sync_state,
+       (SELECT count(*) FROM synchub.contacts) AS contacts;
+SELECT pg_temp.err($$INSERT INTO synchub.contacts (integration_id, external_id)
+                     SELECT id, 'x' FROM app_id$$);
 SELECT pg_temp.err($$SELECT synchub.set_credentials('cr_app', '{"api_token": "stolen"}')$$);
 RESET ROLE;
-CREATE TEMP TABLE app_id AS SELECT id FROM synchub.integrations WHERE name = 'cr_app';
-GRANT SELECT ON app_id TO regress_cr_other;
 SET ROLE regress_cr_other;
 SELECT regexp_replace(pg_temp.err(format($q$SELECT synchub._credentials_store(%s, '{"api_token": "stolen"}')$q$, id)), 'integration -?[0-9]+', 'integration N')
   FROM app_id;
@@ -134,7 +149,7 @@ SELECT synchub._credentials_get(id) AS unchanged FROM synchub.integrations WHERE
 -- Clean up.
 DELETE FROM synchub.job_queue WHERE integration_id IN (SELECT id FROM synchub.integrations WHERE name LIKE 'cr\_%');
 DELETE FROM synchub.integrations WHERE name LIKE 'cr\_%';
-DROP TABLE app_id;
+DROP TABLE app_id, due;
 DROP OWNED BY regress_cr_app, regress_cr_other;
 DROP ROLE regress_cr_app;
 DROP ROLE regress_cr_other;

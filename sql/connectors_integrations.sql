@@ -68,6 +68,11 @@ SELECT pg_temp.opt('{"properties": []}');
 SELECT pg_temp.opt('{"properties": ["a b"]}');
 SELECT pg_temp.opt('{"external_id_field": "Ext Id"}');
 SELECT count(*) AS integrations FROM synchub.integrations WHERE name LIKE 'it\_%';
+-- Options written directly are checked too.
+SELECT pg_temp.err($$UPDATE synchub.integrations SET options = '{"page_size": 999}' WHERE name = 'it_hs'$$);
+SELECT pg_temp.err($$UPDATE synchub.integrations SET provider = 'hubspot' WHERE name = 'it_sf'$$);
+UPDATE synchub.integrations SET options = '{"target": "synchub.contacts"}' WHERE name = 'it_hs';
+SELECT options FROM synchub.integrations WHERE name = 'it_hs';
 
 -- sync(): one unfinished job per integration and mode, on queue synchub.
 SELECT synchub.sync('it_hs') = synchub.sync('it_hs', 'incremental') AS same_job;

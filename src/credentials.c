@@ -98,8 +98,8 @@ read_key(uint8 *key)
 				 errmsg("the credentials key is missing"),
 				 errdetail("Row \"credentials_key\" of synchub.secrets does not exist.")));
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	b = DatumGetByteaPP(d);
-	if (isnull || VARSIZE_ANY_EXHDR(b) != CRED_KEY_LEN)
+	b = isnull ? NULL : DatumGetByteaPP(d);
+	if (b == NULL || VARSIZE_ANY_EXHDR(b) != CRED_KEY_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("the credentials key is not %d bytes long", CRED_KEY_LEN)));

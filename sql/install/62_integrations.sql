@@ -93,6 +93,19 @@ CREATE INDEX contacts_updated_idx ON synchub.contacts (integration_id, remote_up
 COMMENT ON TABLE synchub.contacts IS 'default target table of a sync: one row per provider contact';
 SELECT pg_catalog.pg_extension_config_dump('synchub.contacts', '');
 
+-- A role sees the schedules, sync state and contacts of the integrations it
+-- sees (row-level security on synchub.integrations applies inside the
+-- policy).  The extension owner, and so the worker, sees everything.
+ALTER TABLE synchub.sync_state ENABLE ROW LEVEL SECURITY;
+ALTER TABLE synchub.schedules ENABLE ROW LEVEL SECURITY;
+ALTER TABLE synchub.contacts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY sync_state_integration ON synchub.sync_state
+    USING (EXISTS (SELECT FROM synchub.integrations i WHERE i.id = integration_id));
+CREATE POLICY schedules_integration ON synchub.schedules
+    USING (EXISTS (SELECT FROM synchub.integrations i WHERE i.id = integration_id));
+CREATE POLICY contacts_integration ON synchub.contacts
+    USING (EXISTS (SELECT FROM synchub.integrations i WHERE i.id = integration_id));
+
 -------------------------------------------------------------------------------
 -- Credentials (C, src/credentials.c)
 -------------------------------------------------------------------------------
@@ -263,6 +276,21 @@ $$;
 REVOKE ALL ON FUNCTION synchub._integration_id(text) FROM PUBLIC;
 COMMENT ON FUNCTION synchub._integration_id(text) IS 'internal: an integration''s id from its name, or an error';
 
+-- Options are checked (and normalized) on every insert and update, whoever
+-- writes them.
+CREATE FUNCTION synchub._integrations_check() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.options := synchub._options_check(NEW.provider, NEW.options);
+    RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION synchub._integrations_check() FROM PUBLIC;
+COMMENT ON FUNCTION synchub._integrations_check() IS 'internal: trigger validating synchub.integrations.options';
+
+CREATE TRIGGER integrations_check BEFORE INSERT OR UPDATE OF provider, options ON synchub.integrations
+    FOR EACH ROW EXECUTE FUNCTION synchub._integrations_check();
+
 -------------------------------------------------------------------------------
 -- User API
 -------------------------------------------------------------------------------
@@ -293,7 +321,7 @@ BEGIN
             USING ERRCODE = 'duplicate_object';
     END IF;
     INSERT INTO synchub.integrations (name, provider, base_url, options)
-    VALUES (name, provider, rtrim(base_url, '/'), synchub._options_check(provider, options))
+    VALUES (name, provider, rtrim(base_url, '/'), coalesce(options, '{}'))
     RETURNING id INTO new_id;
     PERFORM synchub._credentials_store(new_id, credentials);
     RETURN new_id;
@@ -414,6 +442,10 @@ BEGIN
            FOR UPDATE OF sc SKIP LOCKED
     LOOP
         job := synchub._enqueue_sync(s.integration_id, s.mode);
+        -- The job belongs to the integration's owner, who can then see it.
+        UPDATE synchub.job_queue q SET owner = i.owner
+          FROM synchub.integrations i
+         WHERE q.id = job AND i.id = s.integration_id AND q.owner <> i.owner;
         UPDATE synchub.schedules sc
            SET last_job_id = job,
                next_run_at = CASE WHEN s.next_run_at + s.every > at THEN s.next_run_at + s.every

@@ -277,7 +277,7 @@ COMMENT ON FUNCTION synchub._provider_next_request(bigint, text, jsonb) IS
 
 -- Rate-limit signals in response headers (names lower case).
 CREATE FUNCTION synchub._rate_info(spec jsonb, headers jsonb) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     h   jsonb := coalesce(spec #> '{rate_limit,headers}', '{}');
     ra  text := headers->>(h->>'retry_after');
