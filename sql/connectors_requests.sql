@@ -263,12 +263,26 @@ INSERT INTO v1_pages SELECT 2, synchub._provider_parse_page('rq_pd_v1', 'full', 
   FROM v1_pages WHERE n = 1;
 SELECT * FROM pg_temp.show((SELECT page FROM v1_pages WHERE n = 2));
 
+-- One-page requests (pagination "none").
+INSERT INTO synchub.providers (name, spec)
+SELECT 'rq_one', jsonb_set(spec, '{requests,list,pagination}', '{"style": "none"}') FROM synchub.providers WHERE name = 'rq_pd_v1';
+UPDATE synchub.integrations SET provider = 'rq_one' WHERE name = 'rq_v1';
+SELECT page - 'records' - 'checkpoint' AS page FROM (
+    SELECT synchub._provider_parse_page('rq_one', 'full', pg_temp.ck('rq_v1', 'full'), 200, '{}',
+               '{"success": true, "data": [{"id": 7, "update_time": "2026-01-01 00:00:00"}],
+                 "additional_data": {"pagination": {"more_items_in_collection": true, "next_start": 1}}}') AS page) p;
+-- An absolute next-page URL on the integration's host is followed.
+SELECT pg_temp.plan('rq_sf', 'incremental',
+           page->'checkpoint' || '{"cursor": "https://acme.my.salesforce.com/services/data/v60.0/query/01gX-400"}')->>'url' AS url
+  FROM sf_pages WHERE n = 1;
+
 -------------------------------------------------------------------------------
 -- Error classes and rate signals (HubSpot shapes)
 -------------------------------------------------------------------------------
 SELECT s AS status, h AS headers, synchub._provider_parse_page('hubspot', 'full', pg_temp.ck('rq_hs', 'full'), s, h, b) - 'checkpoint' AS result
   FROM (VALUES
-    (429, '{"Retry-After": "3"}'::jsonb, '{"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}'::jsonb),
+    (429, '{"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}'::jsonb, '{"status":"error","message":"slow down","errorType":"RATE_LIMIT"}'::jsonb),
+    (429, '{"Retry-After": "3"}', '{"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}'),
     (429, '{}', '{"status":"error","message":"You have reached your secondly limit.","errorType":"RATE_LIMIT","policyName":"SECONDLY"}'),
     (401, '{}', '{"status":"error","message":"The access token used to make this call is invalid or expired.","correlationId":"d70ae455","category":"INVALID_AUTHENTICATION"}'),
     (400, '{}', '{"status":"error","message":"There was a problem with the request.","category":"VALIDATION_ERROR"}'),
