@@ -34,6 +34,7 @@ CREATE POLICY integrations_owner ON synchub.integrations
     USING (pg_has_role(owner, 'USAGE')) WITH CHECK (pg_has_role(owner, 'USAGE'));
 COMMENT ON TABLE synchub.integrations IS 'one account at one provider: base URL, options, status; credentials are kept apart';
 SELECT pg_catalog.pg_extension_config_dump('synchub.integrations', '');
+SELECT pg_catalog.pg_extension_config_dump('synchub.integrations_id_seq', '');
 
 -- Owner only: no grant is ever given on this table.
 CREATE TABLE synchub.integration_credentials (
