@@ -7,7 +7,8 @@
 -- account at one provider; its credentials live encrypted (AES-256-GCM, see
 -- src/credentials.c) in a table only the extension owner can read.  The
 -- request planner and page parser that turn a spec into HTTP requests are
--- in 61_provider_requests.sql.
+-- in 63_provider_requests.sql, the presets in 61_provider_presets.sql,
+-- integrations in 62_integrations.sql.
 -------------------------------------------------------------------------------
 
 CREATE TABLE synchub.providers (
