@@ -298,6 +298,13 @@ SELECT pg_temp.err($$SELECT synchub._provider_parse_page('hubspot', 'full', NULL
 SELECT pg_temp.err($$SELECT synchub._provider_parse_page('hubspot', 'incremental', '{"mode": "full", "phase": 0}', 200, '{}', '{}')$$);
 SELECT pg_temp.err(format('SELECT synchub._provider_next_request(%s, %L)', pg_temp.iid('rq_hs'), 'export'));
 SELECT pg_temp.err($$SELECT synchub._provider_next_request(-1, 'full')$$);
+SELECT pg_temp.err(format('SELECT synchub._provider_map_rows(%s, %L)', pg_temp.iid('rq_hs'), '{}'));
+SELECT pg_temp.err($$SELECT synchub._provider_map_rows(-1, '[]')$$);
+-- Odd pages: no body, a scalar body, records that are not objects.
+SELECT b AS body, synchub._provider_parse_page('rq_one', 'full', pg_temp.ck('rq_v1', 'full'), s, '{}', b::jsonb)
+           - 'checkpoint' - 'rate' - 'bookmark' - 'max_updated_at' - 'max_id' AS page
+  FROM (VALUES (204, NULL), (200, '"text"'), (200, '{"data": [1, null]}')) v(s, b);
+SELECT pg_temp.rows('rq_hs', '[1, null, {"id": {"a": 1}}]');
 
 -------------------------------------------------------------------------------
 -- The engine's view: the real credential (extension owner only)

@@ -516,6 +516,10 @@ DECLARE
     expr    text;
     result  jsonb;
 BEGIN
+    IF jsonb_typeof(records) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'records must be a JSON array'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     i := synchub._integration_row(integration_id);
     SELECT p.spec INTO spec FROM synchub.providers p WHERE p.name = i.provider;
     target := coalesce(i.options->>'target', 'synchub.contacts')::regclass;
