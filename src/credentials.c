@@ -53,6 +53,7 @@ static const char *owner_sql =
 "SELECT e.extowner FROM pg_catalog.pg_extension e"
 " WHERE e.extname OPERATOR(pg_catalog.=) 'synchub'";
 
+/* The extension owner (the worker) may set any integration's credentials. */
 static const char *access_sql =
 "SELECT i.name, pg_catalog.pg_has_role(i.owner, 'USAGE')"
 "  FROM synchub.integrations i WHERE i.id OPERATOR(pg_catalog.=) $1";
@@ -319,7 +320,7 @@ credentials_store(int64 integration_id, Jsonb *credentials)
 				 errmsg("integration " INT64_FORMAT " does not exist", integration_id)));
 	name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	allowed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	if (!allowed)
+	if (!allowed && GetUserId() != extension_owner())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for integration \"%s\"", name),
