@@ -98,18 +98,9 @@ $json$),
       "pagination": {"style": "next_url", "next": "nextRecordsUrl", "done": "done"},
       "records": "records", "total": "totalSize",
       "keyset": true, "since_format": "iso8601"
-    },
-    "query_all": {
-      "method": "GET", "path": "/services/data/v60.0/queryAll",
-      "query": {"q": "SELECT {properties} FROM Contact WHERE SystemModstamp > {since} OR (SystemModstamp = {since} AND Id > '{since_id}') ORDER BY SystemModstamp, Id"},
-      "headers": {"Sforce-Query-Options": "batchSize={page_size}"},
-      "page_size": {"default": 2000, "max": 2000},
-      "pagination": {"style": "next_url", "next": "nextRecordsUrl", "done": "done"},
-      "records": "records", "total": "totalSize",
-      "keyset": true, "since_format": "iso8601"
     }
   },
-  "modes": {"full": ["query"], "incremental": ["query_all"]},
+  "modes": {"full": ["query"]},
   "record": {"id": "Id", "updated_at": "SystemModstamp", "updated_at_format": "iso8601",
              "archived": "IsDeleted"},
   "properties": ["Id", "Email", "FirstName", "LastName", "Phone", "Account.Name", "SystemModstamp", "IsDeleted"],
@@ -170,3 +161,13 @@ $json$),
              "rules": [{"status": 401, "class": "auth"}, {"status": 429, "class": "rate_limited"}]}
 }
 $json$);
+
+-- Salesforce's incremental request is its full-import query sent to
+-- queryAll, which also returns deleted rows (IsDeleted).  The spec is
+-- completed here so the two cannot drift apart; the validation trigger
+-- checks the result.
+UPDATE synchub.providers
+   SET spec = jsonb_set(jsonb_set(spec, '{requests,query_all}',
+                                  jsonb_set(spec #> '{requests,query}', '{path}', '"/services/data/v60.0/queryAll"')),
+                        '{modes,incremental}', '["query_all"]')
+ WHERE name = 'salesforce';
