@@ -17,7 +17,7 @@ DATA       = $(filter-out $(DATA_built),$(wildcard sql/synchub--*--*.sql))
 
 CURL_CONFIG ?= curl-config
 PG_CPPFLAGS = -I$(CURDIR)/src $(shell $(CURL_CONFIG) --cflags)
-SHLIB_LINK  = $(shell $(CURL_CONFIG) --libs)
+SHLIB_LINK  = $(shell $(CURL_CONFIG) --libs) -lcrypto
 
 # Every suite runs against a throwaway server that preloads synchub.
 SYNCHUB_CONF = $(CURDIR)/test/synchub.conf

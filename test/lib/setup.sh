@@ -7,7 +7,7 @@
 
 SYNCHUB_ROOT=${SYNCHUB_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 SYNCHUB_USER=${SYNCHUB_USER:-postgres}
-SYNCHUB_PACKAGES="postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libipc-run-perl
+SYNCHUB_PACKAGES="postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libssl-dev libipc-run-perl
                   make gcc python3 ca-certificates"
 
 synchub_log() { printf '==> %s\n' "$*" >&2; }
