@@ -214,6 +214,7 @@ BEGIN
         RETURNING * INTO j;
         IF j.id IS NOT NULL THEN
             PERFORM synchub._notify_job(j);
+            PERFORM synchub._wake_worker(j.queue);
             RETURN j.id;
         END IF;
         SELECT q.id INTO existing FROM synchub.job_queue q
@@ -289,6 +290,7 @@ BEGIN
     IF coalesce(nullif(current_setting('synchub.notify', true), ''), 'on')::boolean THEN
         PERFORM synchub._notify_job(q) FROM synchub.job_queue q WHERE q.id = ANY (ids);
     END IF;
+    PERFORM synchub._wake_worker(coalesce(t.e->>'queue', 'default')) FROM jsonb_array_elements(jobs) AS t(e);
 
     -- Input order; a job whose dedup key was taken gets the holder's id.
     RETURN QUERY
@@ -472,6 +474,7 @@ BEGIN
                run_at = clock_timestamp() + synchub._retry_delay(q.attempts)
          WHERE q.id = job_id
         RETURNING q.* INTO j;
+        PERFORM synchub._wake_worker(j.queue);
     ELSE
         DELETE FROM synchub.job_queue q WHERE q.id = job_id;
         j.state := 'dead';
@@ -535,6 +538,7 @@ BEGIN
     j.worker := NULL;
     INSERT INTO synchub.job_queue SELECT (j).*;
     PERFORM synchub._notify_job(j);
+    PERFORM synchub._wake_worker(j.queue);
     RETURN true;
 END
 $$;
@@ -558,6 +562,7 @@ BEGIN
                    last_error = 'lease expired' || coalesce(' (worker ' || q.worker || ')', '')
              WHERE q.id = j.id
             RETURNING q.* INTO j;
+            PERFORM synchub._wake_worker(j.queue);
         ELSE
             DELETE FROM synchub.job_queue q WHERE q.id = j.id;
             j.state := 'dead';

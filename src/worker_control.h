@@ -1,0 +1,13 @@
+/*-------------------------------------------------------------------------
+ * worker_control.h
+ *    Starting, stopping and waking workers from SQL and from hooks.
+ *-------------------------------------------------------------------------
+ */
+#ifndef SYNCHUB_WORKER_CONTROL_H
+#define SYNCHUB_WORKER_CONTROL_H
+
+#include "postgres.h"
+
+extern void synchub_worker_control_init(void);
+
+#endif							/* SYNCHUB_WORKER_CONTROL_H */
