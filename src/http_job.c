@@ -373,10 +373,39 @@ trimmed_body(SynchubHttpResult *res)
 	return psprintf(": %.*s%s", (int) n, res->body, n < res->body_len ? "..." : "");
 }
 
+/* Remaining: 0 with a reset header: no request before the reset. */
+static TimestampTz
+exhausted_until(const char *raw)
+{
+	static const char *const remaining_headers[] = {
+		"x-ratelimit-remaining", "ratelimit-remaining", "x-rate-limit-remaining"
+	};
+	double		s;
+
+	for (int i = 0; i < lengthof(remaining_headers); i++)
+	{
+		char	   *v = header_value(raw, remaining_headers[i]);
+
+		if (v && strcmp(v, "0") == 0 && (s = retry_after_seconds(raw)) >= 0)
+			return GetCurrentTimestamp() + (TimestampTz) (Min(s, MAX_RESCHEDULE_S) * USECS_PER_SEC);
+	}
+	return 0;
+}
+
 void
 synchub_http_job_finish(SynchubJob *job, SynchubHttpResult *res, SynchubOutcome *out)
 {
 	long		st = res->status;
+
+	out->rate_event = SYNCHUB_RATE_NEUTRAL;
+	out->blocked_until = 0;
+	if (res->error == SYNCHUB_HTTP_TIMEOUT || res->error == SYNCHUB_HTTP_CONNECT ||
+		(res->error == SYNCHUB_HTTP_OK && st >= 500 && st != 503))
+		out->rate_event = SYNCHUB_RATE_FAILURE;
+	else if (res->error == SYNCHUB_HTTP_OK && st != 429 && st != 503)
+		out->rate_event = SYNCHUB_RATE_SUCCESS;
+	if (res->error == SYNCHUB_HTTP_OK && res->headers)
+		out->blocked_until = exhausted_until(res->headers);
 
 	switch (res->error)
 	{
@@ -416,12 +445,15 @@ synchub_http_job_finish(SynchubJob *job, SynchubHttpResult *res, SynchubOutcome 
 		{
 			out->kind = SYNCHUB_RESCHEDULE;
 			out->delay_s = Min(s, MAX_RESCHEDULE_S);
+			out->blocked_until = GetCurrentTimestamp() + (TimestampTz) (out->delay_s * USECS_PER_SEC);
 			out->error = psprintf("%s: HTTP %ld, retry after %.0f s", job->what, st, out->delay_s);
 			return;
 		}
 	}
 	if (st >= 500 || st == 429)
 	{
+		if (st == 503)
+			out->rate_event = SYNCHUB_RATE_FAILURE;
 		out->kind = SYNCHUB_RETRY;
 		out->error = psprintf("%s: HTTP %ld%s", job->what, st, trimmed_body(res));
 		return;

@@ -17,6 +17,7 @@
 
 #include "compat.h"
 #include "launcher.h"
+#include "ratelimit.h"
 #include "synchub.h"
 #include "worker.h"
 #include "worker_control.h"
@@ -68,6 +69,7 @@ _PG_init(void)
 	define_queue_settings();
 	synchub_worker_define_settings();
 	synchub_shmem_init();
+	synchub_ratelimit_init();
 	synchub_launcher_init();
 	synchub_worker_control_init();
 

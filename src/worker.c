@@ -89,11 +89,12 @@ enum
 };
 
 static const char *const statements[NSTATEMENTS] = {
-	/* STMT_CLAIM: $1 max jobs, $2 worker */
+	/* STMT_CLAIM: $1 max jobs, $2 worker, $3 keys that refuse requests now */
 	"WITH c AS ("
 	"  SELECT q.id FROM synchub.job_queue q"
 	"   WHERE q.queue = 'synchub' AND q.state = 'pending' AND q.run_at <= clock_timestamp()"
 	"     AND q.kind = 'http'"
+	"     AND (cardinality($3) = 0 OR synchub._rate_key(q.payload->>'url') <> ALL ($3))"
 	"   ORDER BY q.priority, q.run_at, q.id LIMIT $1 FOR UPDATE SKIP LOCKED),"
 	" u AS ("
 	"  UPDATE synchub.job_queue q"
@@ -102,6 +103,7 @@ static const char *const statements[NSTATEMENTS] = {
 	"         started_at = clock_timestamp(), worker = $2"
 	"    FROM c WHERE q.id = c.id RETURNING q.*)"
 	" SELECT u.id, u.attempts, u.max_attempts, u.kind, u.payload,"
+	"        synchub._rate_key(u.payload->>'url'),"
 	"        synchub._notify_job(ROW(u.*)::synchub.job_queue) IS NULL"
 	"   FROM u",
 	/* STMT_COMPLETE: id, result, attempt */
@@ -112,7 +114,8 @@ static const char *const statements[NSTATEMENTS] = {
 	"WITH u AS ("
 	"  UPDATE synchub.job_queue q"
 	"     SET state = 'pending', attempts = q.attempts - 1, lease_until = NULL, worker = NULL,"
-	"         run_at = clock_timestamp() + make_interval(secs => $3), last_error = $4"
+	"         run_at = clock_timestamp() + make_interval(secs => $3),"
+	"         last_error = coalesce($4, q.last_error)"
 	"   WHERE q.id = $1 AND q.state = 'running' AND q.attempts = $2 RETURNING q.*)"
 	" SELECT synchub._notify_job(ROW(u.*)::synchub.job_queue) FROM u",
 	/* STMT_EXTEND: ids */
@@ -121,9 +124,9 @@ static const char *const statements[NSTATEMENTS] = {
 	" WHERE q.id = ANY ($1) AND q.state = 'running' AND q.worker = $2"
 };
 
-static const int nargs[NSTATEMENTS] = {2, 3, 4, 4, 2};
+static const int nargs[NSTATEMENTS] = {3, 3, 4, 4, 2};
 static const Oid argtypes[NSTATEMENTS][4] = {
-	{INT4OID, TEXTOID},
+	{INT4OID, TEXTOID, TEXTARRAYOID},
 	{INT8OID, JSONBOID, INT4OID},
 	{INT8OID, TEXTOID, BOOLOID, INT4OID},
 	{INT8OID, INT4OID, FLOAT8OID, TEXTOID},
@@ -300,16 +303,71 @@ recover_orphans(Oid dboid)
 	end_xact();
 }
 
+/* Read synchub.rate_limits into the rate limiter (in a transaction). */
+static void
+load_rate_limits(void)
+{
+	int			limits[4];
+	int			per_ms[4];
+	int			n = 0;
+	char	   *key = NULL;
+
+	if (SPI_execute("SELECT key, requests, per_seconds FROM synchub.rate_limits ORDER BY key, per_seconds",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read synchub.rate_limits");
+	for (uint64 i = 0; i <= SPI_processed; i++)
+	{
+		char	   *k = i < SPI_processed ? SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1) : NULL;
+		bool		isnull;
+
+		if (key && (k == NULL || strcmp(k, key) != 0))
+		{
+			synchub_ratelimit_configure(key, n, limits, per_ms);
+			n = 0;
+		}
+		key = k;
+		if (k && n < lengthof(limits))
+		{
+			limits[n] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+			per_ms[n] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull)) * 1000;
+			n++;
+		}
+	}
+	synchub_ratelimit_configure_done();
+}
+
+/* synchub_ratelimit_blocked_keys() as a text[] */
+static Datum
+blocked_keys(TimestampTz now)
+{
+	List	   *keys = synchub_ratelimit_blocked_keys(now);
+	Datum	   *elems = palloc(sizeof(Datum) * (list_length(keys) + 1));
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, keys)
+		elems[n++] = CStringGetTextDatum((char *) lfirst(lc));
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
 /* Claim up to n jobs and start them; returns how many were claimed. */
 static int
 claim_and_start(int n)
 {
-	Datum		values[2];
+	static TimestampTz next_config = 0;
+	Datum		values[3];
 	uint64		got;
+	TimestampTz now = GetCurrentTimestamp();
 
 	begin_xact("synchub worker: claiming jobs");
+	if (now >= next_config)
+	{
+		load_rate_limits();
+		next_config = TimestampTzPlusMilliseconds(now, 1000);
+	}
 	values[0] = Int32GetDatum(n);
 	values[1] = CStringGetTextDatum(worker_name);
+	values[2] = blocked_keys(now);
 	execute(STMT_CLAIM, values, NULL);
 	got = SPI_processed;
 	for (uint64 i = 0; i < got; i++)
@@ -320,6 +378,7 @@ claim_and_start(int n)
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 		InFlight   *f = palloc0(sizeof(InFlight));
 		bool		isnull;
+		long		wait_ms;
 
 		f->job.cxt = cxt;
 		f->job.id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
@@ -328,7 +387,15 @@ claim_and_start(int n)
 		f->job.kind = SPI_getvalue(tup, desc, 4);
 		f->job.payload = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 5, &isnull));
 		f->job.what = psprintf("job %lld", (long long) f->job.id);
-		if (synchub_http_job_start(&f->job, &f->outcome))
+		f->job.rate_key = SPI_getvalue(tup, desc, 6);
+		if (f->job.rate_key && !synchub_ratelimit_acquire(f->job.rate_key, now, &wait_ms))
+		{
+			/* the key is full: back to pending, no attempt used */
+			f->outcome.kind = SYNCHUB_RESCHEDULE;
+			f->outcome.delay_s = wait_ms / 1000.0;
+			dlist_push_tail(&finished, &f->node);
+		}
+		else if (synchub_http_job_start(&f->job, &f->outcome))
 		{
 			dlist_push_tail(&inflight, &f->node);
 			ninflight++;
@@ -375,7 +442,10 @@ record_finished(void)
 			case SYNCHUB_RESCHEDULE:
 				values[1] = Int32GetDatum(f->job.attempt);
 				values[2] = Float8GetDatum(o->delay_s);
-				values[3] = CStringGetTextDatum(o->error);
+				if (o->error)
+					values[3] = CStringGetTextDatum(o->error);
+				else
+					nulls[3] = 'n';
 				execute(STMT_RESCHEDULE, values, nulls);
 				break;
 		}
@@ -404,6 +474,9 @@ collect_finished(void)
 		MemoryContext old = MemoryContextSwitchTo(job->cxt);
 
 		synchub_http_job_finish(job, res, &f->outcome);
+		if (job->rate_key)
+			synchub_ratelimit_observe(job->rate_key, f->outcome.rate_event,
+									  f->outcome.blocked_until, GetCurrentTimestamp());
 		synchub_http_result_free(res);
 		MemoryContextSwitchTo(old);
 		dlist_delete(&f->node);

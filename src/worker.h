@@ -10,6 +10,9 @@
 #include "postgres.h"
 
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "ratelimit.h"
 
 /* ---- settings ---- */
 extern int	synchub_max_concurrent_requests;
@@ -29,6 +32,7 @@ typedef struct SynchubJob
 	Jsonb	   *payload;
 	MemoryContext cxt;
 	char	   *what;			/* "GET https://host/path": redacted, for errors */
+	char	   *rate_key;		/* rate limits and circuit breaker; NULL: none */
 	long		timeout_ms;
 } SynchubJob;
 
@@ -46,6 +50,8 @@ typedef struct SynchubOutcome
 	Jsonb	   *result;			/* SUCCEEDED */
 	char	   *error;			/* RETRY, DEAD; note for RESCHEDULE */
 	double		delay_s;		/* RESCHEDULE */
+	SynchubRateEvent rate_event;	/* what it says of the key's health */
+	TimestampTz blocked_until;	/* the server asks for no request before */
 } SynchubOutcome;
 
 extern void synchub_worker_define_settings(void);
