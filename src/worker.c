@@ -106,8 +106,21 @@ static const char *const statements[NSTATEMENTS] = {
 	"        synchub._rate_key(u.payload->>'url'),"
 	"        synchub._notify_job(ROW(u.*)::synchub.job_queue) IS NULL"
 	"   FROM u",
-	/* STMT_COMPLETE: id, result, attempt */
-	"SELECT synchub.complete($1, $2, $3)",
+	/*
+	 * STMT_COMPLETE: ids, attempts, results — synchub.complete() for a batch
+	 * in one statement (the same row moves, with the same NOTIFY).
+	 */
+	"WITH r AS (SELECT * FROM unnest($1::bigint[], $2::integer[], $3::jsonb[]) AS r(id, attempt, result)),"
+	" d AS (DELETE FROM synchub.job_queue q USING r"
+	"        WHERE q.id = r.id AND q.state = 'running' AND q.attempts = r.attempt"
+	"       RETURNING q.*, r.result AS new_result),"
+	" i AS (INSERT INTO synchub.job_history"
+	"       SELECT d.id, d.queue, d.kind, d.integration_id, d.payload, d.priority, 'succeeded',"
+	"              d.run_at, d.attempts, d.max_attempts, NULL, d.dedup_key, d.records_processed,"
+	"              d.records_total, d.checkpoint, d.new_result, d.last_error, d.created_at,"
+	"              d.started_at, clock_timestamp(), d.worker, d.owner"
+	"         FROM d RETURNING *)"
+	" SELECT synchub._notify_job(ROW(i.*)::synchub.job_queue) FROM i",
 	/* STMT_FAIL: id, error, retryable, attempt */
 	"SELECT synchub.fail($1, $2, $3, $4)",
 	/* STMT_RESCHEDULE: id, attempt, delay seconds, note; not an attempt */
@@ -127,7 +140,7 @@ static const char *const statements[NSTATEMENTS] = {
 static const int nargs[NSTATEMENTS] = {3, 3, 4, 4, 2};
 static const Oid argtypes[NSTATEMENTS][4] = {
 	{INT4OID, TEXTOID, TEXTARRAYOID},
-	{INT8OID, JSONBOID, INT4OID},
+	{INT8ARRAYOID, INT4ARRAYOID, JSONBARRAYOID},
 	{INT8OID, TEXTOID, BOOLOID, INT4OID},
 	{INT8OID, INT4OID, FLOAT8OID, TEXTOID},
 	{INT8ARRAYOID, TEXTOID}
@@ -408,6 +421,44 @@ claim_and_start(int n)
 	return (int) got;
 }
 
+/* Record every succeeded job of the finished list in one statement. */
+static void
+record_succeeded(void)
+{
+	dlist_iter	it;
+	int			n = 0;
+	int			cap = 16;
+	Datum	   *ids = palloc(sizeof(Datum) * cap);
+	Datum	   *attempts = palloc(sizeof(Datum) * cap);
+	Datum	   *results = palloc(sizeof(Datum) * cap);
+	Datum		values[3];
+
+	dlist_foreach(it, &finished)
+	{
+		InFlight   *f = dlist_container(InFlight, node, it.cur);
+
+		if (f->outcome.kind != SYNCHUB_SUCCEEDED)
+			continue;
+		if (n == cap)
+		{
+			cap *= 2;
+			ids = repalloc(ids, sizeof(Datum) * cap);
+			attempts = repalloc(attempts, sizeof(Datum) * cap);
+			results = repalloc(results, sizeof(Datum) * cap);
+		}
+		ids[n] = Int64GetDatum(f->job.id);
+		attempts[n] = Int32GetDatum(f->job.attempt);
+		results[n] = JsonbPGetDatum(f->outcome.result);
+		n++;
+	}
+	if (n == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_array(attempts, n, INT4OID, 4, true, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(results, n, JSONBOID, -1, false, TYPALIGN_INT));
+	execute(STMT_COMPLETE, values, NULL);
+}
+
 /* Commit the outcomes of the finished jobs and free them. */
 static void
 record_finished(void)
@@ -417,6 +468,7 @@ record_finished(void)
 	if (dlist_is_empty(&finished))
 		return;
 	begin_xact("synchub worker: recording outcomes");
+	record_succeeded();
 	dlist_foreach_modify(it, &finished)
 	{
 		InFlight   *f = dlist_container(InFlight, node, it.cur);
@@ -428,10 +480,7 @@ record_finished(void)
 		switch (o->kind)
 		{
 			case SYNCHUB_SUCCEEDED:
-				values[1] = JsonbPGetDatum(o->result);
-				values[2] = Int32GetDatum(f->job.attempt);
-				execute(STMT_COMPLETE, values, nulls);
-				break;
+				break;			/* done by record_succeeded() */
 			case SYNCHUB_RETRY:
 			case SYNCHUB_DEAD:
 				values[1] = CStringGetTextDatum(o->error);
