@@ -80,6 +80,8 @@ static char worker_name[64];
 static MemoryContext jobs_cxt;
 static dlist_head inflight = DLIST_STATIC_INIT(inflight);
 static int	ninflight = 0;
+static int64 latest_id = 0;		/* the job started last, for pg_stat_activity */
+static char latest_kind[32];
 static dlist_head finished = DLIST_STATIC_INIT(finished);
 static SPIPlanPtr plans[NSTATEMENTS];
 
@@ -237,13 +239,14 @@ end_xact(void)
 static void
 report_idle(void)
 {
-	char		buf[64];
+	char		buf[128];
 
 	if (ninflight == 0)
 		pgstat_report_activity(STATE_IDLE, "synchub worker: idle");
 	else
 	{
-		snprintf(buf, sizeof(buf), "synchub worker: running %d jobs", ninflight);
+		snprintf(buf, sizeof(buf), "synchub worker: running %d jobs, latest job %lld (%s)",
+				 ninflight, (long long) latest_id, latest_kind);
 		pgstat_report_activity(STATE_IDLE, buf);
 	}
 }
@@ -410,6 +413,8 @@ claim_and_start(int n)
 		}
 		else if (synchub_http_job_start(&f->job, &f->outcome))
 		{
+			latest_id = f->job.id;
+			strlcpy(latest_kind, f->job.kind, sizeof(latest_kind));
 			dlist_push_tail(&inflight, &f->node);
 			ninflight++;
 		}

@@ -70,7 +70,8 @@ is($node->safe_psql('postgres',
 	'0', 'no secret in pg_stat_activity');
 like($node->safe_psql('postgres',
 	"SELECT query FROM pg_stat_activity WHERE backend_type = 'synchub worker'"),
-	qr/^synchub worker: /, 'pg_stat_activity shows the worker state');
+	qr/^synchub worker: running 1 jobs, latest job $ids[2] \(http\)$/,
+	'pg_stat_activity shows the job id and kind');
 ok(wait_finished($node, 'postgres'), 'secret-bearing jobs finish');
 is($node->safe_psql('postgres',
 	"SELECT string_agg(last_error, E'\\n' ORDER BY id) FROM synchub.jobs WHERE id IN (" . join(',', @ids) . ")"),
