@@ -35,7 +35,8 @@ BEGIN
         EXECUTE format('GRANT USAGE ON SCHEMA synchub TO %I', r);
         EXECUTE format('GRANT EXECUTE ON FUNCTION synchub.enqueue(text, jsonb, bigint, text, integer, timestamptz, integer, text),
                                                    synchub.enqueue_many(jsonb),
-                                                   synchub._notify_job(synchub.job_queue) TO %I', r);
+                                                   synchub._notify_job(synchub.job_queue),
+                                                   synchub._wake_worker(text) TO %I', r);
         EXECUTE format('GRANT SELECT, INSERT ON synchub.job_queue TO %I', r);
         EXECUTE format('GRANT SELECT ON synchub.job_history, synchub.jobs, synchub.queue_stats TO %I', r);
         EXECUTE format('GRANT USAGE ON SEQUENCE synchub.job_id_seq TO %I', r);

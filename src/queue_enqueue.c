@@ -30,6 +30,7 @@
 #include "compat.h"
 #include "queue.h"
 #include "synchub.h"
+#include "worker_control.h"
 
 #define NCOLS 10
 
@@ -319,6 +320,8 @@ synchub_enqueue_many(PG_FUNCTION_ARGS)
 		queue_notify_row(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
 	}
 	qsort(inserted, ninserted, sizeof(int64), cmp_int64);
+	for (int i = 0; i < a.n; i++)
+		worker_wake_on_commit(TextDatumGetCString(a.queue[i]));
 
 	for (int i = 0; i < a.n; i++)
 	{

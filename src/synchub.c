@@ -16,7 +16,12 @@
 #include "utils/guc.h"
 
 #include "compat.h"
+#include "launcher.h"
+#include "ratelimit.h"
 #include "synchub.h"
+#include "worker.h"
+#include "worker_control.h"
+#include "worker_shmem.h"
 
 PG_MODULE_MAGIC;
 
@@ -62,6 +67,11 @@ void
 _PG_init(void)
 {
 	define_queue_settings();
+	synchub_worker_define_settings();
+	synchub_shmem_init();
+	synchub_ratelimit_init();
+	synchub_launcher_init();
+	synchub_worker_control_init();
 
 	MarkGUCPrefixReserved("synchub");
 }

@@ -206,6 +206,7 @@ BEGIN
         RETURNING * INTO j;
         IF j.id IS NOT NULL THEN
             PERFORM synchub._notify_job(j);
+            PERFORM synchub._wake_worker(j.queue);
             RETURN j.id;
         END IF;
         SELECT q.id INTO existing FROM synchub.job_queue q
@@ -312,6 +313,7 @@ BEGIN
                run_at = clock_timestamp() + synchub._retry_delay(q.attempts)
          WHERE q.id = job_id
         RETURNING q.* INTO j;
+        PERFORM synchub._wake_worker(j.queue);
     ELSE
         DELETE FROM synchub.job_queue q WHERE q.id = job_id;
         j.state := 'dead';
@@ -375,6 +377,7 @@ BEGIN
     j.worker := NULL;
     INSERT INTO synchub.job_queue SELECT (j).*;
     PERFORM synchub._notify_job(j);
+    PERFORM synchub._wake_worker(j.queue);
     RETURN true;
 END
 $$;
@@ -398,6 +401,7 @@ BEGIN
                    last_error = 'lease expired' || coalesce(' (worker ' || q.worker || ')', '')
              WHERE q.id = j.id
             RETURNING q.* INTO j;
+            PERFORM synchub._wake_worker(j.queue);
         ELSE
             DELETE FROM synchub.job_queue q WHERE q.id = j.id;
             j.state := 'dead';

@@ -1,0 +1,17 @@
+/*-------------------------------------------------------------------------
+ * http_job.h
+ *    The "http" job kind.
+ *-------------------------------------------------------------------------
+ */
+#ifndef SYNCHUB_HTTP_JOB_H
+#define SYNCHUB_HTTP_JOB_H
+
+#include "postgres.h"
+
+#include "http.h"
+#include "worker.h"
+
+extern bool synchub_http_job_start(SynchubJob *job, SynchubOutcome *out);
+extern void synchub_http_job_finish(SynchubJob *job, SynchubHttpResult *res, SynchubOutcome *out);
+
+#endif							/* SYNCHUB_HTTP_JOB_H */

@@ -1,0 +1,127 @@
+# SynchubTest.pm — shared by the TAP tests of the worker: a node that
+# preloads synchub and allows 127.0.0.1, and the repository's HTTP mock
+# (test/mock/httpmock.py) on a free port.
+package SynchubTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use File::Basename qw(dirname);
+use HTTP::Tiny;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Time::HiRes qw(usleep);
+
+our @EXPORT = qw(synchub_node start_mock stop_mock mock_get mock_post
+  wait_for_worker worker_pid enqueue_http wait_finished);
+
+# A started node with synchub preloaded and created in database postgres.
+sub synchub_node
+{
+	my ($name, $extra) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', <<"CONF" . ($extra // ''));
+shared_preload_libraries = 'synchub'
+max_worker_processes = 16
+synchub.allowed_hosts = '127.0.0.1'
+synchub.poll_interval = 200
+synchub.retry_base_delay = 0
+log_min_messages = info
+CONF
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION synchub');
+	return $node;
+}
+
+# Start the mock; returns { pid, port, url, dir }.
+sub start_mock
+{
+	my $dir = PostgreSQL::Test::Utils::tempdir();
+	my $script = dirname(__FILE__) . '/../mock/httpmock.py';
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		open(STDOUT, '>', "$dir/stdout");
+		open(STDERR, '>', "$dir/stderr");
+		exec('python3', $script, '--port', '0', '--port-file', "$dir/port")
+		  or die "exec: $!";
+	}
+	for (1 .. 300)
+	{
+		last if -s "$dir/port";
+		usleep(100_000);
+	}
+	die "mock did not start" unless -s "$dir/port";
+	my $port = PostgreSQL::Test::Utils::slurp_file("$dir/port");
+	$port =~ s/\s+//g;
+	return { pid => $pid, port => $port, url => "http://127.0.0.1:$port", dir => $dir };
+}
+
+sub stop_mock
+{
+	my ($mock) = @_;
+	kill 'TERM', $mock->{pid};
+	waitpid($mock->{pid}, 0);
+}
+
+sub mock_get
+{
+	my ($mock, $path) = @_;
+	my $r = HTTP::Tiny->new->get($mock->{url} . $path);
+	die "mock GET $path: $r->{status}" unless $r->{success};
+	return decode_json($r->{content});
+}
+
+sub mock_post
+{
+	my ($mock, $path, $body) = @_;
+	my $r = HTTP::Tiny->new->post($mock->{url} . $path,
+		{ content => $body // '{}', headers => { 'content-type' => 'application/json' } });
+	die "mock POST $path: $r->{status}" unless $r->{success};
+	return decode_json($r->{content});
+}
+
+# Wait until database $db has a running synchub worker (or none).
+sub wait_for_worker
+{
+	my ($node, $db, $want) = @_;
+	$want //= 1;
+	return $node->poll_query_until('postgres',
+		"SELECT count(*) = $want FROM pg_stat_activity"
+		  . " WHERE backend_type = 'synchub worker' AND datname = '$db'");
+}
+
+sub worker_pid
+{
+	my ($node, $db) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'synchub worker' AND datname = '$db'");
+}
+
+# Enqueue $n http jobs for $url (a path of the mock, or a full URL);
+# extra: SQL jsonb to merge into the payload.
+sub enqueue_http
+{
+	my ($node, $db, $url, %o) = @_;
+	my $n = $o{n} // 1;
+	my $extra = $o{payload} // '{}';
+	my $max = $o{max_attempts} // 5;
+	return $node->safe_psql($db,
+		"SELECT string_agg(synchub.enqueue('http', jsonb_build_object('url', '$url') || '$extra'::jsonb,"
+		  . " queue => 'synchub', max_attempts => $max)::text, ',') FROM generate_series(1, $n)");
+}
+
+# Wait until every job of queue synchub is finished.
+sub wait_finished
+{
+	my ($node, $db, $timeout) = @_;
+	local $PostgreSQL::Test::Utils::timeout_default = $timeout if $timeout;
+	return $node->poll_query_until($db,
+		"SELECT count(*) = 0 FROM synchub.job_queue WHERE queue = 'synchub'");
+}
+
+1;
