@@ -80,7 +80,7 @@ BEGIN
             synchub._check_mode(text, bigint),
             synchub._enqueue_sync(bigint, text),
             synchub.enqueue(text, jsonb, bigint, text, integer, timestamptz, integer, text),
-            synchub._notify_job(synchub.job_queue) TO %I', r);
+            synchub._notify_job(synchub.job_queue), synchub._wake_worker(text) TO %I', r);
         EXECUTE format('GRANT SELECT ON synchub.providers TO %I', r);
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON synchub.integrations TO %I', r);
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON synchub.schedules, synchub.contacts TO %I', r);
