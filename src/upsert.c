@@ -371,7 +371,11 @@ dedup(UpsertRun *run, KeyPass *kp)
 	pfree(slots);
 }
 
-/* Key order (by the types' btree order where there is one, else hash). */
+/*
+ * Write order: by key hash, then (for equal hashes) by the key types'
+ * btree order.  Any order shared by all sessions keeps concurrent calls
+ * from deadlocking; the hash is cheap to compare.
+ */
 static int
 compare_entries(const void *a, const void *b, void *arg)
 {
@@ -379,6 +383,8 @@ compare_entries(const void *a, const void *b, void *arg)
 	const KeyEntry *ea = *(KeyEntry *const *) a;
 	const KeyEntry *eb = *(KeyEntry *const *) b;
 
+	if (ea->hash != eb->hash)
+		return ea->hash < eb->hash ? -1 : 1;
 	for (int k = 0; k < t->nkeys; k++)
 	{
 		UpsertColumn *col = &t->cols[t->keycols[k]];
@@ -391,8 +397,6 @@ compare_entries(const void *a, const void *b, void *arg)
 		if (r != 0)
 			return r;
 	}
-	if (ea->hash != eb->hash)
-		return ea->hash < eb->hash ? -1 : 1;
 	return ea->index - eb->index;
 }
 

@@ -40,6 +40,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/plancache.h"
@@ -50,6 +51,7 @@
 static UpsertPlan *plan_for(UpsertRun *run, Bitmapset *present);
 static char *build_statement(UpsertTarget *t, Bitmapset *present);
 static void check_privileges(SPIPlanPtr plan);
+static void build_generic_plan(SPIPlanPtr plan);
 static bool is_record_error(ErrorData *edata);
 static void exec_piece(UpsertRun *run, UpsertPlan *plan, UpsertRow **rows, int n);
 
@@ -187,6 +189,29 @@ check_privileges(SPIPlanPtr plan)
 	}
 }
 
+/*
+ * Builds the generic plan now, with sequential and bitmap scans off: the
+ * NOT EXISTS probe runs once per record and must be a plain index scan on
+ * the key's unique index, whatever the statistics of a table that may just
+ * have been loaded say.  The settings are restored at once; they do not
+ * reach triggers or anything else the statement runs.
+ */
+static void
+build_generic_plan(SPIPlanPtr plan)
+{
+	int			nest = NewGUCNestLevel();
+	CachedPlan *cplan;
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	cplan = SPI_plan_get_cached_plan(plan);
+	if (cplan != NULL)
+		ReleaseCachedPlan(cplan, NULL);
+	AtEOXact_GUC(true, nest);
+}
+
 static UpsertPlan *
 plan_for(UpsertRun *run, Bitmapset *present)
 {
@@ -205,10 +230,16 @@ plan_for(UpsertRun *run, Bitmapset *present)
 	old = MemoryContextSwitchTo(run->call_cxt);
 	p = palloc(sizeof(UpsertPlan));
 	p->present = bms_copy(present);
-	p->plan = SPI_prepare(build_statement(&run->target, present), 1, &argtype);
+	/*
+	 * A custom plan would copy the whole batch array into the plan at every
+	 * execution; the generic plan is the same for any batch.
+	 */
+	p->plan = SPI_prepare_cursor(build_statement(&run->target, present), 1, &argtype,
+								 CURSOR_OPT_GENERIC_PLAN);
 	if (p->plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
 	check_privileges(p->plan);
+	build_generic_plan(p->plan);
 	run->plans = lappend(run->plans, p);
 	MemoryContextSwitchTo(old);
 	return p;
