@@ -164,6 +164,7 @@ SELECT pg_temp.err($$SELECT * FROM synchub.bulk_upsert('contacts', NULL, '{exter
 SELECT pg_temp.err($$SELECT * FROM synchub.bulk_upsert('contacts', '{"external_id": "a"}', '{external_id}')$$);
 SELECT pg_temp.err($$SELECT * FROM synchub.bulk_upsert('contacts', '3', '{external_id}')$$);
 SELECT pg_temp.err($$SELECT * FROM synchub.bulk_upsert(NULL, '[]', '{external_id}')$$);
+SELECT pg_temp.err($$SELECT * FROM synchub.bulk_upsert(0, '[]', '{external_id}')$$);
 SELECT pg_temp.err($$SELECT * FROM synchub.bulk_upsert('contacts', '[]', NULL)$$);
 SELECT pg_temp.err($$SELECT * FROM synchub.bulk_upsert('contacts', '[]', '{}')$$);
 SELECT pg_temp.err($$SELECT * FROM synchub.bulk_upsert('contacts', '[]', '{NULL}')$$);

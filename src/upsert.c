@@ -1,6 +1,7 @@
 /*-------------------------------------------------------------------------
  * upsert.c
- *    Bulk upsert: synchub.bulk_upsert() and its C core upsert_records().
+ *    Bulk upsert: the core, upsert_records(), behind synchub.bulk_upsert()
+ *    (upsert_sql.c) and the sync engine.
  *
  * A call makes two passes over the records array (which is in memory as
  * one jsonb value already):
@@ -36,12 +37,10 @@
 #include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/numeric.h"
 #include "utils/rel.h"
 
 #include "upsert_internal.h"
@@ -80,111 +79,6 @@ static void dedup(UpsertRun *run, KeyPass *kp);
 static int	compare_entries(const void *a, const void *b, void *arg);
 static void row_step(UpsertRun *run, int item, void *arg);
 static void write_batches(UpsertRun *run, KeyEntry **live, int nlive);
-
-/*---- options ----*/
-
-void
-upsert_default_options(UpsertOptions *opts)
-{
-	memset(opts, 0, sizeof(UpsertOptions));
-	opts->batch_size = UPSERT_DEFAULT_BATCH_SIZE;
-}
-
-static void
-option_error(const char *name, const char *expected)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("option \"%s\" must be %s", name, expected)));
-}
-
-static int64
-option_int(const char *name, JsonbValue *v, int64 min, int64 max)
-{
-	int64		result;
-
-	if (v->type != jbvNumeric)
-		option_error(name, "a number");
-	result = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
-	if (result < min || result > max)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" must be between " INT64_FORMAT " and " INT64_FORMAT,
-						name, min, max)));
-	return result;
-}
-
-void
-upsert_parse_options(Jsonb *options, UpsertOptions *opts)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-
-	if (options == NULL)
-		return;
-	if (!JB_ROOT_IS_OBJECT(options))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object")));
-
-	it = JsonbIteratorInit(&options->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		char	   *name;
-
-		if (tok != WJB_KEY)
-			continue;
-		name = pnstrdup(v.val.string.val, v.val.string.len);
-		JsonbIteratorNext(&it, &v, true);
-
-		if (strcmp(name, "on_reject") == 0)
-		{
-			char	   *s;
-
-			if (v.type != jbvString)
-				option_error(name, "\"reject\" or \"error\"");
-			s = pnstrdup(v.val.string.val, v.val.string.len);
-			if (strcmp(s, "reject") == 0)
-				opts->reject_error = false;
-			else if (strcmp(s, "error") == 0)
-				opts->reject_error = true;
-			else
-				option_error(name, "\"reject\" or \"error\"");
-		}
-		else if (strcmp(name, "strict") == 0)
-		{
-			if (v.type != jbvBool)
-				option_error(name, "true or false");
-			opts->strict = v.val.boolean;
-		}
-		else if (strcmp(name, "batch_size") == 0)
-			opts->batch_size = (int) option_int(name, &v, 1, UPSERT_MAX_BATCH_SIZE);
-		else if (strcmp(name, "job_id") == 0)
-		{
-			opts->has_job_id = (v.type != jbvNull);
-			if (opts->has_job_id)
-				opts->job_id = option_int(name, &v, PG_INT64_MIN, PG_INT64_MAX);
-		}
-		else if (strcmp(name, "integration_id") == 0)
-		{
-			opts->has_integration_id = (v.type != jbvNull);
-			if (opts->has_integration_id)
-				opts->integration_id = option_int(name, &v, PG_INT64_MIN, PG_INT64_MAX);
-		}
-		else if (strcmp(name, "external_id_path") == 0)
-		{
-			if (v.type != jbvString)
-				option_error(name, "a JSON path string");
-			opts->external_id_path = pnstrdup(v.val.string.val, v.val.string.len);
-		}
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown option \"%s\"", name),
-					 errhint("Options are on_reject, strict, batch_size, job_id, integration_id and external_id_path.")));
-	}
-}
 
 /*---- records ----*/
 
@@ -496,7 +390,11 @@ upsert_records(Oid target, Jsonb *records, char **key_columns, int nkeys,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("records must be a JSON array of objects")));
 
-	rel = relation_open(target, RowExclusiveLock);
+	rel = try_relation_open(target, RowExclusiveLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", target)));
 	if (rel->rd_rel->relkind != RELKIND_RELATION &&
 		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -566,94 +464,4 @@ upsert_records(Oid target, Jsonb *records, char **key_columns, int nkeys,
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(call_cxt);
 	relation_close(rel, NoLock);
-}
-
-PG_FUNCTION_INFO_V1(synchub_bulk_upsert);
-
-/*
- * synchub.bulk_upsert(target regclass, records jsonb, key_columns text[],
- *                     field_map jsonb, options jsonb)
- *   RETURNS TABLE(inserted, updated, unchanged, rejected)
- */
-Datum
-synchub_bulk_upsert(PG_FUNCTION_ARGS)
-{
-	FuncCallContext *fctx;
-
-	if (SRF_IS_FIRSTCALL())
-	{
-		UpsertOptions opts;
-		UpsertCounts counts;
-		Jsonb	   *field_map = NULL;
-		ArrayType  *keys_arr;
-		Datum	   *key_datums;
-		bool	   *key_nulls;
-		int			nkeys;
-		char	  **keys;
-		TupleDesc	tupdesc;
-		Datum		values[4];
-		bool		nulls[4] = {false, false, false, false};
-		MemoryContext old;
-
-		fctx = SRF_FIRSTCALL_INIT();
-
-		if (PG_ARGISNULL(0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("target must not be null")));
-		if (PG_ARGISNULL(1))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("records must be a JSON array of objects")));
-		if (PG_ARGISNULL(2))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("key_columns must name at least one column")));
-		if (!PG_ARGISNULL(3))
-		{
-			field_map = PG_GETARG_JSONB_P(3);
-			if (JB_ROOT_IS_SCALAR(field_map) &&
-				getIthJsonbValueFromContainer(&field_map->root, 0)->type == jbvNull)
-				field_map = NULL;
-		}
-
-		keys_arr = PG_GETARG_ARRAYTYPE_P(2);
-		if (ARR_NDIM(keys_arr) > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("key_columns must be a one-dimensional array")));
-		deconstruct_array(keys_arr, TEXTOID, -1, false, TYPALIGN_INT,
-						  &key_datums, &key_nulls, &nkeys);
-		keys = palloc(sizeof(char *) * Max(nkeys, 1));
-		for (int i = 0; i < nkeys; i++)
-		{
-			if (key_nulls[i])
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("key_columns must not contain nulls")));
-			keys[i] = TextDatumGetCString(key_datums[i]);
-		}
-
-		upsert_default_options(&opts);
-		upsert_parse_options(PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4), &opts);
-
-		upsert_records(PG_GETARG_OID(0), PG_GETARG_JSONB_P(1), keys, nkeys,
-					   field_map, &opts, &counts);
-
-		old = MemoryContextSwitchTo(fctx->multi_call_memory_ctx);
-		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "return type must be a row type");
-		tupdesc = BlessTupleDesc(tupdesc);
-		values[0] = Int64GetDatum(counts.inserted);
-		values[1] = Int64GetDatum(counts.updated);
-		values[2] = Int64GetDatum(counts.unchanged);
-		values[3] = Int64GetDatum(counts.rejected);
-		fctx->user_fctx = heap_form_tuple(tupdesc, values, nulls);
-		MemoryContextSwitchTo(old);
-	}
-
-	fctx = SRF_PERCALL_SETUP();
-	if (fctx->call_cntr == 0)
-		SRF_RETURN_NEXT(fctx, HeapTupleGetDatum((HeapTuple) fctx->user_fctx));
-	SRF_RETURN_DONE(fctx);
 }

@@ -3,8 +3,8 @@
  *    Bulk upsert of a JSON array of records into a table: the entry point
  *    for C callers (the sync engine) and for synchub.bulk_upsert().
  *
- * upsert_records() must be called inside a transaction, with SPI not
- * connected by the caller (it connects and finishes itself).  It runs as
+ * upsert_records() must be called inside a transaction; it connects to
+ * SPI itself (inside a caller's SPI connection too).  It runs as
  * the current user: the privileges, row-level security, triggers, defaults
  * and generated columns of the target apply as for INSERT ... ON CONFLICT.
  * Records that fail are written to synchub.rejects (with job_id and

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  * upsert_internal.h
  *    Structures shared by the files of the bulk upsert module:
- *    upsert.c (entry points, records, dedup, rejects), upsert_map.c
+ *    upsert_sql.c (the SQL function and its options), upsert.c (records,
+ *    dedup, batches, rejects), upsert_map.c
  *    (columns, JSON paths, type conversion) and upsert_exec.c (statements,
  *    execution, isolation of failing records).
  *-------------------------------------------------------------------------
