@@ -148,6 +148,22 @@ SELECT * FROM synchub.bulk_upsert('gen', '[{"k": 1, "v": 1, "doubled": 5}]', '{k
 SELECT * FROM gen;
 SELECT pg_temp.err($$SELECT * FROM synchub.bulk_upsert('gen', '[]', '{k}', '{"k": "k", "doubled": "d"}')$$);
 
+-- strict does not apply to field_map: record keys no path reads are unused
+SELECT * FROM synchub.bulk_upsert('gen', '[{"id": 2, "value": 4, "other": 1}]', '{k}',
+                                  '{"k": "id", "v": "value"}', '{"strict": true}');
+SELECT * FROM gen ORDER BY k;
+
+-- a partitioned table
+CREATE TABLE parted (region text, id integer, name text, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
+CREATE TABLE parted_eu PARTITION OF parted FOR VALUES IN ('eu');
+CREATE TABLE parted_us PARTITION OF parted FOR VALUES IN ('us');
+SELECT * FROM synchub.bulk_upsert('parted', '[{"region": "eu", "id": 1, "name": "a"}, {"region": "us", "id": 1, "name": "b"},
+                                              {"region": "mars", "id": 1, "name": "c"}]', '{region,id}');
+SELECT * FROM synchub.bulk_upsert('parted', '[{"region": "eu", "id": 1, "name": "a2"}, {"region": "us", "id": 1, "name": "b"}]', '{region,id}');
+SELECT tableoid::regclass, * FROM parted ORDER BY region, id;
+SELECT record_index, sqlstate, error FROM synchub.rejects WHERE target = 'parted'::regclass;
+DELETE FROM synchub.rejects WHERE target = 'parted'::regclass;
+
 -- small batches give the same result as one batch
 CREATE TABLE many (k integer PRIMARY KEY, v text);
 SELECT * FROM synchub.bulk_upsert('many',

@@ -415,6 +415,7 @@ upsert_records(Oid target, Jsonb *records, char **key_columns, int nkeys,
 	run.target.tupdesc = RelationGetDescr(rel);
 	run.target.qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 													 RelationGetRelationName(rel));
+	run.target.partitioned = (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE);
 	run.target.rowarraytype = get_array_type(run.target.tupdesc->tdtypeid);
 	if (!OidIsValid(run.target.rowarraytype))
 		elog(ERROR, "no array type for the row type of \"%s\"", RelationGetRelationName(rel));

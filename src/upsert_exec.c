@@ -87,78 +87,123 @@ append_comparable(StringInfo buf, UpsertColumn *col, const char *alias)
 						 quote_identifier(col->name));
 }
 
-static char *
-build_statement(UpsertTarget *t, Bitmapset *present)
+/* "x.k1 = r.k1 AND ..." for the key columns */
+static void
+append_key_match(StringInfo buf, UpsertTarget *t, const char *a, const char *b)
 {
-	StringInfoData sql;
-	int			c;
-	bool		any_update = false;
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "INSERT INTO %s AS t (", t->qualname);
-	append_column_list(&sql, t, present, "", true, true);
-	appendStringInfoString(&sql, ") SELECT ");
-	append_column_list(&sql, t, present, "r.", true, true);
-	appendStringInfo(&sql, " FROM pg_catalog.unnest($1) AS r WHERE NOT EXISTS (SELECT FROM %s AS x WHERE ",
-					 t->qualname);
 	for (int k = 0; k < t->nkeys; k++)
 	{
-		UpsertColumn *col = &t->cols[t->keycols[k]];
+		const char *name = quote_identifier(t->cols[t->keycols[k]].name);
 
-		appendStringInfo(&sql, "%sx.%s = r.%s", k ? " AND " : "",
-						 quote_identifier(col->name), quote_identifier(col->name));
+		appendStringInfo(buf, "%s%s.%s = %s.%s", k ? " AND " : "", a, name, b, name);
 	}
-	c = -1;
+}
+
+/*
+ * "x.c1 IS NOT DISTINCT FROM r.c1 AND ..." (or with op "IS DISTINCT FROM"
+ * and sep " OR ") for the present non-key columns; false if there are none.
+ */
+static bool
+append_value_compare(StringInfo buf, UpsertTarget *t, Bitmapset *present,
+					 const char *a, const char *op, const char *b, const char *sep)
+{
+	bool		first = true;
+	int			c = -1;
+
 	while ((c = bms_next_member(present, c)) >= 0)
 	{
 		UpsertColumn *col = &t->cols[c];
 
 		if (col->key_pos >= 0)
 			continue;
-		appendStringInfoString(&sql, " AND ");
-		append_comparable(&sql, col, "x");
-		appendStringInfoString(&sql, " IS NOT DISTINCT FROM ");
-		append_comparable(&sql, col, "r");
-		any_update = true;
+		appendStringInfoString(buf, first ? "" : sep);
+		append_comparable(buf, col, a);
+		appendStringInfo(buf, " %s ", op);
+		append_comparable(buf, col, b);
+		first = false;
 	}
-	appendStringInfoString(&sql, " OFFSET 0) ON CONFLICT (");
+	return !first;
+}
+
+/* "ON CONFLICT (keys) DO UPDATE SET ... WHERE <changed>" or "DO NOTHING" */
+static void
+append_conflict_clause(StringInfo buf, UpsertTarget *t, Bitmapset *present)
+{
+	StringInfoData changed;
+	bool		first = true;
+	int			c = -1;
+
+	appendStringInfoString(buf, " ON CONFLICT (");
 	for (int k = 0; k < t->nkeys; k++)
-		appendStringInfo(&sql, "%s%s", k ? ", " : "",
+		appendStringInfo(buf, "%s%s", k ? ", " : "",
 						 quote_identifier(t->cols[t->keycols[k]].name));
-	appendStringInfoString(&sql, ") DO ");
+	appendStringInfoString(buf, ") DO ");
 
-	if (!any_update)
-		appendStringInfoString(&sql, "NOTHING");
-	else
+	initStringInfo(&changed);
+	if (!append_value_compare(&changed, t, present, "t", "IS DISTINCT FROM", "EXCLUDED", " OR "))
 	{
-		bool		first = true;
-
-		appendStringInfoString(&sql, "UPDATE SET ");
-		c = -1;
-		while ((c = bms_next_member(present, c)) >= 0)
-		{
-			const char *name = quote_identifier(t->cols[c].name);
-
-			if (t->cols[c].key_pos >= 0)
-				continue;
-			appendStringInfo(&sql, "%s%s = EXCLUDED.%s", first ? "" : ", ", name, name);
-			first = false;
-		}
-		appendStringInfoString(&sql, " WHERE ");
-		first = true;
-		c = -1;
-		while ((c = bms_next_member(present, c)) >= 0)
-		{
-			if (t->cols[c].key_pos >= 0)
-				continue;
-			appendStringInfoString(&sql, first ? "" : " OR ");
-			append_comparable(&sql, &t->cols[c], "t");
-			appendStringInfoString(&sql, " IS DISTINCT FROM ");
-			append_comparable(&sql, &t->cols[c], "EXCLUDED");
-			first = false;
-		}
+		appendStringInfoString(buf, "NOTHING");
+		return;
 	}
-	appendStringInfoString(&sql, " RETURNING t.xmax = 0");
+	appendStringInfoString(buf, "UPDATE SET ");
+	while ((c = bms_next_member(present, c)) >= 0)
+	{
+		const char *name = quote_identifier(t->cols[c].name);
+
+		if (t->cols[c].key_pos >= 0)
+			continue;
+		appendStringInfo(buf, "%s%s = EXCLUDED.%s", first ? "" : ", ", name, name);
+		first = false;
+	}
+	appendStringInfo(buf, " WHERE %s", changed.data);
+}
+
+/*
+ * The statement for one set of present columns.  A partitioned table has
+ * no xmax to return, so there the probe also tells whether the key existed
+ * (state: NULL absent, 1 changed, 2 equal) and the inserted rows are found
+ * by joining the returned keys back to the batch.
+ */
+static char *
+build_statement(UpsertTarget *t, Bitmapset *present)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	if (!t->partitioned)
+	{
+		appendStringInfo(&sql, "INSERT INTO %s AS t (", t->qualname);
+		append_column_list(&sql, t, present, "", true, true);
+		appendStringInfoString(&sql, ") SELECT ");
+		append_column_list(&sql, t, present, "r.", true, true);
+		appendStringInfo(&sql, " FROM pg_catalog.unnest($1) AS r WHERE NOT EXISTS (SELECT FROM %s AS x WHERE ",
+						 t->qualname);
+		append_key_match(&sql, t, "x", "r");
+		appendStringInfoString(&sql, " AND ");
+		if (!append_value_compare(&sql, t, present, "x", "IS NOT DISTINCT FROM", "r", " AND "))
+			appendStringInfoString(&sql, "true");
+		appendStringInfoString(&sql, " OFFSET 0)");
+		append_conflict_clause(&sql, t, present);
+		appendStringInfoString(&sql, " RETURNING t.xmax = 0");
+		return sql.data;
+	}
+
+	appendStringInfoString(&sql, "WITH src AS MATERIALIZED (SELECT r.*, (SELECT CASE WHEN ");
+	if (!append_value_compare(&sql, t, present, "x", "IS NOT DISTINCT FROM", "r", " AND "))
+		appendStringInfoString(&sql, "true");
+	appendStringInfo(&sql, " THEN 2 ELSE 1 END FROM %s AS x WHERE ", t->qualname);
+	append_key_match(&sql, t, "x", "r");
+	appendStringInfo(&sql, " OFFSET 0) AS \"synchub state\" FROM pg_catalog.unnest($1) AS r), "
+					 "w AS (INSERT INTO %s AS t (", t->qualname);
+	append_column_list(&sql, t, present, "", true, true);
+	appendStringInfoString(&sql, ") SELECT ");
+	append_column_list(&sql, t, present, "r.", true, true);
+	appendStringInfoString(&sql, " FROM src AS r WHERE r.\"synchub state\" IS DISTINCT FROM 2");
+	append_conflict_clause(&sql, t, present);
+	appendStringInfoString(&sql, " RETURNING ");
+	append_column_list(&sql, t, present, "t.", true, false);
+	appendStringInfoString(&sql, ") SELECT r.\"synchub state\" IS NULL FROM w JOIN src AS r ON ");
+	append_key_match(&sql, t, "w", "r");
 	return sql.data;
 }
 
@@ -333,7 +378,7 @@ exec_piece(UpsertRun *run, UpsertPlan *plan, UpsertRow **rows, int n)
 	{
 		int			rc = SPI_execute_plan(plan->plan, &arg, NULL, false, 0);
 
-		if (rc != SPI_OK_INSERT_RETURNING)
+		if (rc != SPI_OK_INSERT_RETURNING && rc != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 		returned = SPI_processed;
 		for (uint64 i = 0; i < SPI_processed; i++)

@@ -79,6 +79,7 @@ typedef struct UpsertTarget
 	TupleDesc	tupdesc;
 	char	   *qualname;		/* quoted schema.table */
 	Oid			rowarraytype;	/* array of the table's row type */
+	bool		partitioned;	/* a partitioned table */
 	bool		same_name;		/* no field_map: keys are column names */
 	int			ncols;
 	UpsertColumn *cols;			/* mapped columns, in attribute order */
