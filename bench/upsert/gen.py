@@ -7,6 +7,9 @@ Writes, for N records into a contacts-like table, half of them new and, of
 the existing half, 20% changed (the rest equal to the stored rows):
   base.csv      the N/2 stored rows (before the upsert)
   records.json  the N records as one JSON array, in random order
+  records.copy  the JSON array as one row of COPY text format (one jsonb
+                value sent without SQL quoting, as a driver sends a bind
+                parameter)
   records.csv   the same records as CSV (for COPY)
   rows.sql      one INSERT ... ON CONFLICT per record
   batches.sql   INSERT ... ON CONFLICT with 100-row VALUES lists
@@ -69,6 +72,8 @@ def main():
 
     with open(out + "/records.json", "w") as f:
         json.dump(records, f)
+    with open(out + "/records.copy", "w") as f:
+        f.write(json.dumps(records).replace("\\", "\\\\") + "\n")
     with open(out + "/records.csv", "w", newline="") as f:
         w = csv.writer(f)
         for rec in records:
