@@ -16,6 +16,7 @@
 #include "utils/guc.h"
 
 #include "compat.h"
+#include "metrics.h"
 #include "synchub.h"
 
 PG_MODULE_MAGIC;
@@ -62,6 +63,7 @@ void
 _PG_init(void)
 {
 	define_queue_settings();
+	metrics_define_settings();
 
 	MarkGUCPrefixReserved("synchub");
 }
