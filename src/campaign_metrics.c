@@ -13,7 +13,8 @@
  * the combine function ORs the pairs into one table.
  *
  * NULL kinds are skipped; an event with a NULL lead counts but has no
- * lead to make unique; an unknown kind is an error.
+ * lead to make unique; an unknown kind is an error.  Over no events the
+ * result has zero counts and null rates, not NULL.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -259,8 +260,9 @@ synchub_funnel_final(PG_FUNCTION_ARGS)
 	LeadEntry  *e;
 	int			i;
 
+	/* no events: zero counts, null rates */
 	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
+		PG_RETURN_DATUM(funnel_json(uniques, uniques));
 	state = (FunnelState *) PG_GETARG_POINTER(0);
 	leadset_start_iterate(state->leads, &it);
 	while ((e = leadset_iterate(state->leads, &it)) != NULL)

@@ -13,7 +13,9 @@
  * The size is bounded: a store spans at most SKETCH_MAX_BINS keys (a factor
  * of about 1.8e17 between its smallest and largest magnitude); keys below
  * the span collapse into its lowest bucket, so only values that much
- * smaller than the largest of their sign lose the guarantee.
+ * smaller than the largest of their sign lose the guarantee.  A flattened
+ * sketch always collapses at the same place (SKETCH_MAX_BINS - 1 keys below
+ * its highest), so the order of values and merges does not change it.
  *
  * Quantiles use the rank of percentile_disc: the value at position
  * ceil(q * n) (at least 1) in sorted order.  The exact minimum and maximum
@@ -91,6 +93,17 @@ store_reframe(MemoryContext ctx, SketchStore *s, int32 lo, int32 hi)
 	s->capacity = span;
 }
 
+/* Highest key with a count (the span above it is slack). */
+static int32
+store_top(const SketchStore *s)
+{
+	int32		i = s->nbins - 1;
+
+	while (i > 0 && s->counts[i] == 0)
+		i--;
+	return s->offset + i;
+}
+
 static void
 store_add(MemoryContext ctx, SketchStore *s, int32 key, uint64 n)
 {
@@ -98,11 +111,15 @@ store_add(MemoryContext ctx, SketchStore *s, int32 key, uint64 n)
 		store_reframe(ctx, s, key - SKETCH_SLACK, key + SKETCH_SLACK);
 	else if (key < s->offset)
 	{
-		int32		top = s->offset + s->nbins - 1;
-		int32		lowest = top - SKETCH_MAX_BINS + 1;
+		int32		lowest = store_top(s) - SKETCH_MAX_BINS + 1;
 
 		if (s->offset > lowest)
-			store_reframe(ctx, s, Max(key - Max(SKETCH_SLACK, s->nbins), lowest), top);
+		{
+			int32		lo = Max(key - Max(SKETCH_SLACK, s->nbins), lowest);
+
+			store_reframe(ctx, s, lo,
+						  Min(s->offset + s->nbins - 1, lo + SKETCH_MAX_BINS - 1));
+		}
 		key = Max(key, s->offset);
 	}
 	else if (key >= s->offset + s->nbins)
@@ -116,33 +133,43 @@ store_add(MemoryContext ctx, SketchStore *s, int32 key, uint64 n)
 	s->counts[key - s->offset] += n;
 }
 
+/*
+ * The canonical buckets of a store: keys more than SKETCH_MAX_BINS - 1 below
+ * the highest key go to the lowest key kept, whatever order the values came
+ * in, so that equal inputs give equal sketches.  Writes them to out (when
+ * not NULL) and returns how many there are.
+ */
 static int32
-store_count_bins(const SketchStore *s)
+store_flatten(const SketchStore *s, SketchBin *out)
 {
+	int32		lowest;
+	uint64		collapsed = 0;
 	int32		n = 0;
 	int32		i;
 
-	for (i = 0; i < s->nbins; i++)
-		if (s->counts[i] != 0)
-			n++;
-	return n;
-}
-
-static SketchBin *
-store_flatten(const SketchStore *s, SketchBin *out)
-{
-	int32		i;
-
+	if (s->nbins == 0)
+		return 0;
+	lowest = store_top(s) - SKETCH_MAX_BINS + 1;
 	for (i = 0; i < s->nbins; i++)
 	{
-		if (s->counts[i] == 0)
+		int32		key = s->offset + i;
+
+		if (s->counts[i] == 0 && !(key == lowest && collapsed > 0))
 			continue;
-		out->key = s->offset + i;
-		out->pad = 0;
-		out->count = s->counts[i];
-		out++;
+		if (key < lowest)
+		{
+			collapsed += s->counts[i];
+			continue;
+		}
+		if (out)
+		{
+			out[n].key = key;
+			out[n].pad = 0;
+			out[n].count = s->counts[i] + (key == lowest ? collapsed : 0);
+		}
+		n++;
 	}
-	return out;
+	return n;
 }
 
 /*---- states ----*/
@@ -231,8 +258,8 @@ sketch_state_add_state(SketchState *state, const SketchState *other)
 Sketch *
 sketch_state_flatten(const SketchState *state)
 {
-	int32		npos = store_count_bins(&state->pos);
-	int32		nneg = store_count_bins(&state->neg);
+	int32		npos = store_flatten(&state->pos, NULL);
+	int32		nneg = store_flatten(&state->neg, NULL);
 	Size		size = SKETCH_SIZE(npos + nneg);
 	Sketch	   *sketch = palloc0(size);
 
@@ -244,7 +271,8 @@ sketch_state_flatten(const SketchState *state)
 	sketch->zero = state->zero;
 	sketch->min = state->count > 0 ? state->min : 0.0;
 	sketch->max = state->count > 0 ? state->max : 0.0;
-	store_flatten(&state->neg, store_flatten(&state->pos, sketch->bins));
+	store_flatten(&state->pos, sketch->bins);
+	store_flatten(&state->neg, sketch->bins + npos);
 	return sketch;
 }
 
