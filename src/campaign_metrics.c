@@ -10,7 +10,7 @@
  * is therefore about 16 bytes per distinct lead (not per event), plus the
  * table's spare slots, and it lives in the aggregate context.  For parallel
  * query the state serialises to the counts and the (lead, kinds) pairs, and
- * the combine function ORs the pairs into one table.
+ * the combine function ORs the pairs of the smaller table into the larger.
  *
  * NULL kinds are skipped; an event with a NULL lead counts but has no
  * lead to make unique; an unknown kind is an error.  Over no events the
@@ -132,6 +132,11 @@ synchub_funnel_add(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
+/*
+ * The second state is consumed: deserialised states are built in the
+ * aggregate context for this, so the first one is adopted as it is and the
+ * smaller of two is merged into the larger, then freed.
+ */
 PG_FUNCTION_INFO_V1(synchub_funnel_combine);
 Datum
 synchub_funnel_combine(PG_FUNCTION_ARGS)
@@ -142,19 +147,32 @@ synchub_funnel_combine(PG_FUNCTION_ARGS)
 	LeadEntry  *e;
 	int			i;
 
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "campaign_metrics called in non-aggregate context");
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))
 			PG_RETURN_NULL();
 		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
 	}
-	state = funnel_state(fcinfo);
 	other = (FunnelState *) PG_GETARG_POINTER(1);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_POINTER(other);
+	state = (FunnelState *) PG_GETARG_POINTER(0);
+	if (other->leads->members > state->leads->members)
+	{
+		FunnelState *swap = state;
+
+		state = other;
+		other = swap;
+	}
 	for (i = 0; i < FUNNEL_KINDS; i++)
 		state->counts[i] += other->counts[i];
 	leadset_start_iterate(other->leads, &it);
 	while ((e = leadset_iterate(other->leads, &it)) != NULL)
 		funnel_add_lead(state, e->lead, e->kinds);
+	leadset_destroy(other->leads);
+	pfree(other);
 	PG_RETURN_POINTER(state);
 }
 
@@ -188,6 +206,7 @@ synchub_funnel_deserialize(PG_FUNCTION_ARGS)
 	bytea	   *data = PG_GETARG_BYTEA_PP(0);
 	StringInfoData buf;
 	FunnelState *state;
+	MemoryContext aggctx;
 	uint32		n;
 	int			i;
 
@@ -195,7 +214,9 @@ synchub_funnel_deserialize(PG_FUNCTION_ARGS)
 	buf.len = VARSIZE_ANY_EXHDR(data);
 	buf.maxlen = buf.len;
 	buf.cursor = 0;
-	state = funnel_create(CurrentMemoryContext, 64);
+	if (!AggCheckCallContext(fcinfo, &aggctx))
+		elog(ERROR, "campaign_metrics called in non-aggregate context");
+	state = funnel_create(aggctx, 64);
 	for (i = 0; i < FUNNEL_KINDS; i++)
 		state->counts[i] = pq_getmsgint64(&buf);
 	n = pq_getmsgint(&buf, 4);

@@ -11,7 +11,7 @@
  * mirrored store keyed by magnitude, zeros to a counter.
  *
  * The size is bounded: a store spans at most SKETCH_MAX_BINS keys (a factor
- * of about 1.8e17 between its smallest and largest magnitude); keys below
+ * of about 4e17 between its smallest and largest magnitude); keys below
  * the span collapse into its lowest bucket, so only values that much
  * smaller than the largest of their sign lose the guarantee.  A flattened
  * sketch always collapses at the same place (SKETCH_MAX_BINS - 1 keys below
