@@ -1,8 +1,7 @@
 /*-------------------------------------------------------------------------
  * campaign_metrics.c
  *    synchub.campaign_metrics(kind, lead_id): the funnel of a campaign as
- *    jsonb, and synchub._funnel_json, which gives the rollup dashboard the
- *    same shape.
+ *    jsonb; funnel_push_json gives the rollup dashboard the same shape.
  *
  * The state counts events per kind and keeps one hash table entry per
  * distinct lead: its id and a bit per kind the lead was seen with.  Unique
@@ -19,20 +18,17 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/float.h"
 #include "utils/jsonb.h"
 
 #include "metrics.h"
 
-#define FUNNEL_KINDS 6
+#define FUNNEL_KINDS METRICS_KINDS
 
-static const char *const funnel_kinds[FUNNEL_KINDS] =
+const char *const funnel_kinds[FUNNEL_KINDS] =
 {"sent", "delivered", "opened", "clicked", "replied", "bounced"};
 
 enum
@@ -232,43 +228,58 @@ synchub_funnel_deserialize(PG_FUNCTION_ARGS)
 
 /*---- the JSON shape ----*/
 
-static void
-append_rate(StringInfo buf, const char *name, int64 num, int64 den)
+/* Into an open object: key: {kind: value}. */
+void
+funnel_push_kinds(JsonbParseState **ps, const char *key, const int64 *values)
 {
-	appendStringInfo(buf, ",\"%s\":", name);
-	if (den == 0)
-		appendStringInfoString(buf, "null");
-	else
-		appendStringInfoString(buf, float8out_internal((double) num / (double) den));
+	int			i;
+
+	metrics_json_key(ps, key);
+	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+	for (i = 0; i < FUNNEL_KINDS; i++)
+	{
+		metrics_json_key(ps, funnel_kinds[i]);
+		metrics_json_int(ps, values[i]);
+	}
+	pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+}
+
+static void
+push_rate(JsonbParseState **ps, const char *key, int64 num, int64 den)
+{
+	metrics_json_key(ps, key);
+	metrics_json_float(ps, den ? (double) num / (double) den : 0.0, den == 0);
 }
 
 /*
- * {"counts": {kind: events}, "unique": {kind: leads}, "open_rate": …,
- *  "click_rate": …, "reply_rate": …, "bounce_rate": …}; a rate is unique
+ * Into an open object: "counts": {kind: events}, "unique": {kind: leads},
+ * "open_rate", "click_rate", "reply_rate", "bounce_rate".  A rate is unique
  * leads of its kind over unique delivered leads, or over unique sent leads
  * when none was delivered, and null when both are zero.
  */
+void
+funnel_push_json(JsonbParseState **ps, const int64 *counts, const int64 *uniques)
+{
+	int64		den = uniques[KIND_DELIVERED] > 0 ? uniques[KIND_DELIVERED] : uniques[KIND_SENT];
+
+	funnel_push_kinds(ps, "counts", counts);
+	funnel_push_kinds(ps, "unique", uniques);
+	push_rate(ps, "open_rate", uniques[KIND_OPENED], den);
+	push_rate(ps, "click_rate", uniques[KIND_CLICKED], den);
+	push_rate(ps, "reply_rate", uniques[KIND_REPLIED], den);
+	push_rate(ps, "bounce_rate", uniques[KIND_BOUNCED], den);
+}
+
 static Datum
 funnel_json(const int64 *counts, const int64 *uniques)
 {
-	StringInfoData buf;
-	int64		den = uniques[KIND_DELIVERED] > 0 ? uniques[KIND_DELIVERED] : uniques[KIND_SENT];
-	int			i;
+	JsonbParseState *ps = NULL;
+	JsonbValue *res;
 
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"counts\":{");
-	for (i = 0; i < FUNNEL_KINDS; i++)
-		appendStringInfo(&buf, "%s\"%s\":" INT64_FORMAT, i ? "," : "", funnel_kinds[i], counts[i]);
-	appendStringInfoString(&buf, "},\"unique\":{");
-	for (i = 0; i < FUNNEL_KINDS; i++)
-		appendStringInfo(&buf, "%s\"%s\":" INT64_FORMAT, i ? "," : "", funnel_kinds[i], uniques[i]);
-	appendStringInfoChar(&buf, '}');
-	append_rate(&buf, "open_rate", uniques[KIND_OPENED], den);
-	append_rate(&buf, "click_rate", uniques[KIND_CLICKED], den);
-	append_rate(&buf, "reply_rate", uniques[KIND_REPLIED], den);
-	append_rate(&buf, "bounce_rate", uniques[KIND_BOUNCED], den);
-	appendStringInfoChar(&buf, '}');
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	funnel_push_json(&ps, counts, uniques);
+	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
 }
 
 PG_FUNCTION_INFO_V1(synchub_funnel_final);
@@ -291,36 +302,4 @@ synchub_funnel_final(PG_FUNCTION_ARGS)
 			if (e->kinds & (1 << i))
 				uniques[i]++;
 	PG_RETURN_DATUM(funnel_json(state->counts, uniques));
-}
-
-/* Six bigints, in kind order, from an array argument. */
-static void
-funnel_array_arg(FunctionCallInfo fcinfo, int argno, const char *name, int64 *out)
-{
-	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(argno);
-	Datum	   *values;
-	bool	   *nulls;
-	int			n;
-	int			i;
-
-	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &values, &nulls, &n);
-	if (n != FUNNEL_KINDS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must have %d elements", name, FUNNEL_KINDS),
-				 errdetail("It has %d.", n)));
-	for (i = 0; i < FUNNEL_KINDS; i++)
-		out[i] = nulls[i] ? 0 : DatumGetInt64(values[i]);
-}
-
-PG_FUNCTION_INFO_V1(synchub_funnel_json);
-Datum
-synchub_funnel_json(PG_FUNCTION_ARGS)
-{
-	int64		counts[FUNNEL_KINDS];
-	int64		uniques[FUNNEL_KINDS];
-
-	funnel_array_arg(fcinfo, 0, "counts", counts);
-	funnel_array_arg(fcinfo, 1, "uniques", uniques);
-	PG_RETURN_DATUM(funnel_json(counts, uniques));
 }

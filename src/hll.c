@@ -24,6 +24,7 @@
 #include "port/pg_bitutils.h"
 #include "utils/builtins.h"
 
+#include "hll.h"
 #include "metrics.h"
 
 #define HLL_P			14
@@ -51,15 +52,15 @@ typedef struct HashEntry
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
-typedef struct HllState
+struct HllState
 {
 	MemoryContext ctx;
 	hashset_hash *set;			/* explicit form, or NULL */
 	uint8	   *regs;			/* dense form, or NULL */
-} HllState;
+};
 
-static HllState *
-hll_create(MemoryContext ctx)
+HllState *
+hll_state_create(MemoryContext ctx)
 {
 	HllState   *state = MemoryContextAllocZero(ctx, sizeof(HllState));
 
@@ -139,8 +140,8 @@ hll_check(bytea *data)
 	return mode;
 }
 
-static void
-hll_add_stored(HllState *state, bytea *data)
+void
+hll_state_add_stored(HllState *state, bytea *data)
 {
 	const char *p = VARDATA_ANY(data) + HLL_HEADER;
 	Size		len = VARSIZE_ANY_EXHDR(data) - HLL_HEADER;
@@ -281,6 +282,12 @@ hll_estimate(const uint8 *regs)
 	return (int64) llround(m * m / (2.0 * M_LN2) / z);
 }
 
+int64
+hll_state_count(HllState *state)
+{
+	return state->regs ? hll_estimate(state->regs) : (int64) state->set->members;
+}
+
 /*---- SQL functions ----*/
 
 static HllState *
@@ -292,7 +299,7 @@ hll_agg_state(FunctionCallInfo fcinfo)
 		elog(ERROR, "distinct sketch aggregate called in non-aggregate context");
 	if (!PG_ARGISNULL(0))
 		return (HllState *) PG_GETARG_POINTER(0);
-	return hll_create(aggctx);
+	return hll_state_create(aggctx);
 }
 
 PG_FUNCTION_INFO_V1(synchub_hll_add);
@@ -325,7 +332,7 @@ synchub_hll_union_add(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
 	}
 	state = hll_agg_state(fcinfo);
-	hll_add_stored(state, PG_GETARG_BYTEA_PP(1));
+	hll_state_add_stored(state, PG_GETARG_BYTEA_PP(1));
 	PG_RETURN_POINTER(state);
 }
 
@@ -358,9 +365,9 @@ PG_FUNCTION_INFO_V1(synchub_hll_deserialize);
 Datum
 synchub_hll_deserialize(PG_FUNCTION_ARGS)
 {
-	HllState   *state = hll_create(CurrentMemoryContext);
+	HllState   *state = hll_state_create(CurrentMemoryContext);
 
-	hll_add_stored(state, PG_GETARG_BYTEA_PP(0));
+	hll_state_add_stored(state, PG_GETARG_BYTEA_PP(0));
 	PG_RETURN_POINTER(state);
 }
 
@@ -379,9 +386,9 @@ synchub_hll_union(PG_FUNCTION_ARGS)
 		hll_check(one);
 		PG_RETURN_BYTEA_P(one);
 	}
-	state = hll_create(CurrentMemoryContext);
-	hll_add_stored(state, PG_GETARG_BYTEA_PP(0));
-	hll_add_stored(state, PG_GETARG_BYTEA_PP(1));
+	state = hll_state_create(CurrentMemoryContext);
+	hll_state_add_stored(state, PG_GETARG_BYTEA_PP(0));
+	hll_state_add_stored(state, PG_GETARG_BYTEA_PP(1));
 	PG_RETURN_BYTEA_P(hll_flatten(state));
 }
 

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  * metrics.h
- *    Shared pieces of the metrics module: the rollup setting and the
- *    64-bit mixing function used by the funnel aggregate and the distinct
- *    sketch.
+ *    Shared pieces of the metrics module: the rollup setting, jsonb
+ *    building, the funnel's JSON keys, and the 64-bit mixing function used
+ *    by the funnel aggregate and the distinct sketch.
  *-------------------------------------------------------------------------
  */
 #ifndef SYNCHUB_METRICS_H
@@ -10,10 +10,25 @@
 
 #include "postgres.h"
 
+#include "utils/jsonb.h"
+
+#define METRICS_KINDS 6			/* sent, delivered, opened, clicked, replied, bounced */
+
 /* ---- GUC variables (defined in metrics.c) ---- */
 extern int	synchub_rollup_interval;	/* seconds */
 
 extern void metrics_define_settings(void);
+
+/* jsonb building (metrics.c); values go into an open object or array */
+extern void metrics_json_key(JsonbParseState **ps, const char *key);
+extern void metrics_json_int(JsonbParseState **ps, int64 value);
+extern void metrics_json_float(JsonbParseState **ps, double value, bool isnull);
+extern void metrics_json_string(JsonbParseState **ps, const char *value);
+
+/* the funnel keys of campaign_metrics (campaign_metrics.c) */
+extern void funnel_push_kinds(JsonbParseState **ps, const char *key, const int64 *values);
+extern void funnel_push_json(JsonbParseState **ps, const int64 *counts, const int64 *uniques);
+extern const char *const funnel_kinds[METRICS_KINDS];
 
 /*
  * The 64-bit finaliser of MurmurHash3: a bijection on 64-bit integers with

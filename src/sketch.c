@@ -41,19 +41,24 @@
 #define SKETCH_SLACK	32		/* least number of keys a store grows by */
 
 static double log_gamma = 0.0;
+static double inv_log_gamma = 0.0;
 
 static inline double
 sketch_log_gamma(void)
 {
 	if (log_gamma == 0.0)
+	{
 		log_gamma = log((1.0 + SKETCH_ALPHA) / (1.0 - SKETCH_ALPHA));
+		inv_log_gamma = 1.0 / log_gamma;
+	}
 	return log_gamma;
 }
 
 static inline int32
 sketch_key(double magnitude)
 {
-	return (int32) ceil(log(magnitude) / sketch_log_gamma());
+	sketch_log_gamma();
+	return (int32) ceil(log(magnitude) * inv_log_gamma);
 }
 
 static inline double
@@ -105,7 +110,7 @@ store_top(const SketchStore *s)
 }
 
 static void
-store_add(MemoryContext ctx, SketchStore *s, int32 key, uint64 n)
+store_add_outside(MemoryContext ctx, SketchStore *s, int32 key, uint64 n)
 {
 	if (s->nbins == 0)
 		store_reframe(ctx, s, key - SKETCH_SLACK, key + SKETCH_SLACK);
@@ -131,6 +136,17 @@ store_add(MemoryContext ctx, SketchStore *s, int32 key, uint64 n)
 		store_reframe(ctx, s, Max(s->offset, hi - SKETCH_MAX_BINS + 1), hi);
 	}
 	s->counts[key - s->offset] += n;
+}
+
+static inline void
+store_add(MemoryContext ctx, SketchStore *s, int32 key, uint64 n)
+{
+	uint32		i = (uint32) (key - s->offset);
+
+	if (likely(i < (uint32) s->nbins))
+		s->counts[i] += n;
+	else
+		store_add_outside(ctx, s, key, n);
 }
 
 /*
@@ -331,7 +347,7 @@ sketch_validate(const Sketch *sketch)
 
 /*---- quantile ----*/
 
-static double
+double
 sketch_quantile(const Sketch *sketch, double q)
 {
 	uint64		rank;

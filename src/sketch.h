@@ -71,6 +71,7 @@ extern void sketch_state_add_sketch(SketchState *state, const Sketch *sketch);
 extern void sketch_state_add_state(SketchState *state, const SketchState *other);
 extern Sketch *sketch_state_flatten(const SketchState *state);
 extern void sketch_validate(const Sketch *sketch);
+extern double sketch_quantile(const Sketch *sketch, double q);	/* count > 0 */
 
 #define DatumGetSketchP(d) ((Sketch *) PG_DETOAST_DATUM(d))
 #define PG_GETARG_SKETCH_P(n) DatumGetSketchP(PG_GETARG_DATUM(n))

@@ -181,8 +181,6 @@ CREATE FUNCTION synchub._funnel_serialize(internal) RETURNS bytea
     AS 'MODULE_PATHNAME', 'synchub_funnel_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION synchub._funnel_deserialize(bytea, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'synchub_funnel_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION synchub._funnel_json(counts bigint[], uniques bigint[]) RETURNS jsonb
-    AS 'MODULE_PATHNAME', 'synchub_funnel_json' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE AGGREGATE synchub.campaign_metrics(kind text, lead_id bigint) (
     SFUNC = synchub._funnel_add,
@@ -200,7 +198,6 @@ REVOKE ALL ON FUNCTION synchub._funnel_combine(internal, internal) FROM PUBLIC;
 REVOKE ALL ON FUNCTION synchub._funnel_final(internal) FROM PUBLIC;
 REVOKE ALL ON FUNCTION synchub._funnel_serialize(internal) FROM PUBLIC;
 REVOKE ALL ON FUNCTION synchub._funnel_deserialize(bytea, internal) FROM PUBLIC;
-REVOKE ALL ON FUNCTION synchub._funnel_json(bigint[], bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION synchub.campaign_metrics(text, bigint) FROM PUBLIC;
 
 COMMENT ON FUNCTION synchub._funnel_add(internal, text, bigint) IS 'internal: campaign_metrics transition';
@@ -208,8 +205,6 @@ COMMENT ON FUNCTION synchub._funnel_combine(internal, internal) IS 'internal: ca
 COMMENT ON FUNCTION synchub._funnel_final(internal) IS 'internal: campaign_metrics final';
 COMMENT ON FUNCTION synchub._funnel_serialize(internal) IS 'internal: campaign_metrics serialisation';
 COMMENT ON FUNCTION synchub._funnel_deserialize(bytea, internal) IS 'internal: campaign_metrics deserialisation';
-COMMENT ON FUNCTION synchub._funnel_json(bigint[], bigint[]) IS
-    'internal: the campaign_metrics JSON from event counts and unique leads per kind';
 COMMENT ON AGGREGATE synchub.campaign_metrics(text, bigint) IS
     'funnel as jsonb: events and unique leads per kind, open, click, reply and bounce rates';
 
@@ -363,6 +358,45 @@ REVOKE ALL ON FUNCTION synchub.refresh_rollups() FROM PUBLIC;
 COMMENT ON FUNCTION synchub.refresh_rollups() IS
     'fold events inserted since the last call into synchub.campaign_rollups; returns how many events';
 
+CREATE FUNCTION synchub._dashboard_add(internal, timestamptz,
+        bigint, bigint, bigint, bigint, bigint, bigint,
+        bigint, bigint, bigint, bigint, bigint, bigint,
+        bytea, bytea, bytea, bytea, bytea, bytea, synchub.sketch) RETURNS internal
+    AS 'MODULE_PATHNAME', 'synchub_dashboard_add' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION synchub._dashboard_final(internal) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'synchub_dashboard_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- Arguments: hour; events per kind; unique leads per kind; distinct
+-- sketches per kind (kind order: sent, delivered, opened, clicked, replied,
+-- bounced); response-time sketch.
+CREATE AGGREGATE synchub._dashboard_agg(timestamptz,
+        bigint, bigint, bigint, bigint, bigint, bigint,
+        bigint, bigint, bigint, bigint, bigint, bigint,
+        bytea, bytea, bytea, bytea, bytea, bytea, synchub.sketch) (
+    SFUNC = synchub._dashboard_add,
+    STYPE = internal,
+    FINALFUNC = synchub._dashboard_final,
+    PARALLEL = SAFE
+);
+REVOKE ALL ON FUNCTION synchub._dashboard_add(internal, timestamptz,
+        bigint, bigint, bigint, bigint, bigint, bigint,
+        bigint, bigint, bigint, bigint, bigint, bigint,
+        bytea, bytea, bytea, bytea, bytea, bytea, synchub.sketch) FROM PUBLIC;
+REVOKE ALL ON FUNCTION synchub._dashboard_final(internal) FROM PUBLIC;
+REVOKE ALL ON FUNCTION synchub._dashboard_agg(timestamptz,
+        bigint, bigint, bigint, bigint, bigint, bigint,
+        bigint, bigint, bigint, bigint, bigint, bigint,
+        bytea, bytea, bytea, bytea, bytea, bytea, synchub.sketch) FROM PUBLIC;
+COMMENT ON FUNCTION synchub._dashboard_add(internal, timestamptz,
+        bigint, bigint, bigint, bigint, bigint, bigint,
+        bigint, bigint, bigint, bigint, bigint, bigint,
+        bytea, bytea, bytea, bytea, bytea, bytea, synchub.sketch) IS 'internal: _dashboard_agg transition';
+COMMENT ON FUNCTION synchub._dashboard_final(internal) IS 'internal: _dashboard_agg final';
+COMMENT ON AGGREGATE synchub._dashboard_agg(timestamptz,
+        bigint, bigint, bigint, bigint, bigint, bigint,
+        bigint, bigint, bigint, bigint, bigint, bigint,
+        bytea, bytea, bytea, bytea, bytea, bytea, synchub.sketch) IS
+    'internal: merge rollup rows into the campaign_dashboard JSON';
+
 CREATE FUNCTION synchub.campaign_dashboard(campaign_id bigint, since timestamptz, until timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
@@ -375,42 +409,16 @@ BEGIN
                   DETAIL = format('The range was [%s, %s).', coalesce(since::text, 'NULL'),
                                   coalesce(until::text, 'NULL'));
     END IF;
-    WITH r AS (
-        SELECT * FROM synchub.campaign_rollups r
-         WHERE r.campaign_id = campaign_dashboard.campaign_id
-           AND r.hour >= date_trunc('hour', since, 'UTC') AND r.hour < until),
-    t AS (
-        SELECT ARRAY[coalesce(sum(r.sent), 0), coalesce(sum(r.delivered), 0),
-                     coalesce(sum(r.opened), 0), coalesce(sum(r.clicked), 0),
-                     coalesce(sum(r.replied), 0), coalesce(sum(r.bounced), 0)]::bigint[] AS counts,
-               ARRAY[coalesce(synchub._hll_count(synchub._hll_union_agg(r.leads_sent)), 0),
-                     coalesce(synchub._hll_count(synchub._hll_union_agg(r.leads_delivered)), 0),
-                     coalesce(synchub._hll_count(synchub._hll_union_agg(r.leads_opened)), 0),
-                     coalesce(synchub._hll_count(synchub._hll_union_agg(r.leads_clicked)), 0),
-                     coalesce(synchub._hll_count(synchub._hll_union_agg(r.leads_replied)), 0),
-                     coalesce(synchub._hll_count(synchub._hll_union_agg(r.leads_bounced)), 0)]::bigint[]
-                   AS uniques,
-               synchub.sketch_merge(r.response_seconds) AS response,
-               string_agg(format('{"hour":"%s","counts":{"sent":%s,"delivered":%s,"opened":%s,'
-                                 '"clicked":%s,"replied":%s,"bounced":%s},"unique":{"sent":%s,'
-                                 '"delivered":%s,"opened":%s,"clicked":%s,"replied":%s,"bounced":%s}}',
-                     to_char(r.hour AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'),
-                     r.sent, r.delivered, r.opened, r.clicked, r.replied, r.bounced,
-                     r.unique_sent, r.unique_delivered, r.unique_opened, r.unique_clicked,
-                     r.unique_replied, r.unique_bounced),
-                   ',' ORDER BY r.hour) AS hourly
-          FROM r)
-    -- The hourly series is assembled as text and parsed once: building a
-    -- jsonb per hour and concatenating them costs more than the rollup
-    -- itself.  The funnel object is opened up to append the two keys.
-    SELECT (left(synchub._funnel_json(t.counts, t.uniques)::text, -1)
-            || ', "response_seconds": '
-            || jsonb_build_object('count', coalesce(synchub.sketch_count(t.response), 0),
-                                  'p50', synchub.quantile(t.response, 0.5),
-                                  'p95', synchub.quantile(t.response, 0.95))::text
-            || ', "hourly": [' || coalesce(t.hourly, '') || ']}')::jsonb
+    SELECT synchub._dashboard_agg(r.hour,
+               r.sent, r.delivered, r.opened, r.clicked, r.replied, r.bounced,
+               r.unique_sent, r.unique_delivered, r.unique_opened, r.unique_clicked,
+               r.unique_replied, r.unique_bounced,
+               r.leads_sent, r.leads_delivered, r.leads_opened, r.leads_clicked,
+               r.leads_replied, r.leads_bounced, r.response_seconds)
       INTO result
-      FROM t;
+      FROM synchub.campaign_rollups r
+     WHERE r.campaign_id = campaign_dashboard.campaign_id
+       AND r.hour >= date_trunc('hour', since, 'UTC') AND r.hour < until;
     RETURN result;
 END
 $$;
