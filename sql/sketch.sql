@@ -60,7 +60,7 @@ SELECT dist, synchub.quantile(s, 0) = min AS min_exact, synchub.quantile(s, 1) =
  ORDER BY dist;
 
 -- Size is bounded: 2048 buckets per sign at most; values more than
--- 4e17 times smaller than the largest collapse into the lowest bucket,
+-- 1.3e17 times smaller than the largest collapse into the lowest bucket,
 -- quantiles above the collapsed range keep the bound.
 CREATE TABLE wide AS
 SELECT 10 ^ (-300 + 600 * u(i)) AS x FROM generate_series(1, 20000) i;

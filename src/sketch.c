@@ -4,14 +4,16 @@
  *    sketch_merge), sketch_union and quantile.
  *
  * A positive value x falls in bucket k = ceil(log(x) / log(gamma)), with
- * gamma = (1 + a) / (1 - a); the bucket's estimate 2 gamma^k / (gamma + 1) is
- * within a relative distance a of every value in (gamma^(k-1), gamma^k].
- * a is 0.0099, a little under the promised 1%, so that rounding in log()
- * and exp() cannot push an estimate past 1%.  Negative values go to a
- * mirrored store keyed by magnitude, zeros to a counter.
+ * gamma = 2^(1/36); the bucket's estimate 2 gamma^k / (gamma + 1) is within
+ * a relative distance a = (gamma - 1) / (gamma + 1) = 0.00963 of every value
+ * in (gamma^(k-1), gamma^k].  a is a little under the promised 1%, so that
+ * rounding cannot push an estimate past 1%; 36 buckets per power of two let
+ * the key come from the binary exponent and a small table instead of a
+ * logarithm.  Negative values go to a mirrored store keyed by magnitude,
+ * zeros to a counter.
  *
  * The size is bounded: a store spans at most SKETCH_MAX_BINS keys (a factor
- * of about 4e17 between its smallest and largest magnitude); keys below
+ * of about 1.3e17 between its smallest and largest magnitude); keys below
  * the span collapse into its lowest bucket, so only values that much
  * smaller than the largest of their sign lose the guarantee.  A flattened
  * sketch always collapses at the same place (SKETCH_MAX_BINS - 1 keys below
@@ -40,33 +42,56 @@
 #define SKETCH_KEY_LIMIT 40000	/* |key| of any finite double is below this */
 #define SKETCH_SLACK	32		/* least number of keys a store grows by */
 
-static double log_gamma = 0.0;
-static double inv_log_gamma = 0.0;
+/*
+ * Bucket keys without a logarithm: x = m 2^e with m in [1, 2), and the key is
+ * 36 e + (the least j with 2^(j/36) >= m).  bounds[] holds the 37 powers
+ * 2^(j/36); cell_first[i] is the least j whose power is at least the start
+ * of the i-th 1/256 of [1, 2).  A cell is narrower than the gap between two
+ * powers, so the answer is cell_first[i] or the next one.
+ */
+static double bounds[SKETCH_KEYS_PER_OCTAVE + 1];
+static uint8 cell_first[256];
+static double key_value_factor = 0.0;	/* 2 / (gamma + 1) */
 
-static inline double
-sketch_log_gamma(void)
+static void
+sketch_init_tables(void)
 {
-	if (log_gamma == 0.0)
+	int			i;
+	int			j = 0;
+
+	for (i = 0; i <= SKETCH_KEYS_PER_OCTAVE; i++)
+		bounds[i] = exp2((double) i / SKETCH_KEYS_PER_OCTAVE);
+	for (i = 0; i < 256; i++)
 	{
-		log_gamma = log((1.0 + SKETCH_ALPHA) / (1.0 - SKETCH_ALPHA));
-		inv_log_gamma = 1.0 / log_gamma;
+		while (bounds[j] < 1.0 + i / 256.0)
+			j++;
+		cell_first[i] = (uint8) j;
 	}
-	return log_gamma;
+	key_value_factor = 2.0 / (1.0 + bounds[1]);
 }
 
 static inline int32
 sketch_key(double magnitude)
 {
-	sketch_log_gamma();
-	return (int32) ceil(log(magnitude) * inv_log_gamma);
+	int			e;
+	double		m;
+	int			j;
+
+	if (unlikely(key_value_factor == 0.0))
+		sketch_init_tables();
+	m = frexp(magnitude, &e) * 2.0;
+	j = cell_first[(int) ((m - 1.0) * 256.0)];
+	if (m > bounds[j])
+		j++;
+	return (e - 1) * SKETCH_KEYS_PER_OCTAVE + j;
 }
 
 static inline double
 sketch_key_value(int32 key)
 {
-	double		lg = sketch_log_gamma();
-
-	return 2.0 * exp(key * lg) / (1.0 + exp(lg));
+	if (unlikely(key_value_factor == 0.0))
+		sketch_init_tables();
+	return key_value_factor * exp2((double) key / SKETCH_KEYS_PER_OCTAVE);
 }
 
 /*---- dense stores ----*/
@@ -439,15 +464,16 @@ synchub_sketch_union(PG_FUNCTION_ARGS)
 
 /*---- aggregates ----*/
 
+/* A state exists only inside an aggregate: SQL cannot make an internal. */
 static SketchState *
 agg_state(FunctionCallInfo fcinfo)
 {
 	MemoryContext aggctx;
 
-	if (!AggCheckCallContext(fcinfo, &aggctx))
-		elog(ERROR, "sketch aggregate function called in non-aggregate context");
 	if (!PG_ARGISNULL(0))
 		return (SketchState *) PG_GETARG_POINTER(0);
+	if (!AggCheckCallContext(fcinfo, &aggctx))
+		elog(ERROR, "sketch aggregate function called in non-aggregate context");
 	return sketch_state_create(aggctx);
 }
 

@@ -18,7 +18,7 @@
 
 #include "fmgr.h"
 
-#define SKETCH_ALPHA	0.0099	/* under 1%: room for rounding */
+#define SKETCH_KEYS_PER_OCTAVE 36	/* gamma = 2^(1/36): relative error 0.963% */
 #define SKETCH_MAX_BINS 2048	/* per sign; lower keys collapse into the lowest */
 #define SKETCH_VERSION	1
 
