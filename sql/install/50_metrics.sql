@@ -375,6 +375,7 @@ CREATE AGGREGATE synchub._dashboard_agg(timestamptz,
     SFUNC = synchub._dashboard_add,
     STYPE = internal,
     FINALFUNC = synchub._dashboard_final,
+    FINALFUNC_MODIFY = READ_WRITE,    -- the final function sorts the hours
     PARALLEL = SAFE
 );
 REVOKE ALL ON FUNCTION synchub._dashboard_add(internal, timestamptz,
