@@ -21,6 +21,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -166,7 +167,10 @@ synchub_funnel_combine(PG_FUNCTION_ARGS)
 		state->counts[i] += other->counts[i];
 	leadset_start_iterate(other->leads, &it);
 	while ((e = leadset_iterate(other->leads, &it)) != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
 		funnel_add_lead(state, e->lead, e->kinds);
+	}
 	leadset_destroy(other->leads);
 	pfree(other);
 	PG_RETURN_POINTER(state);
@@ -203,6 +207,7 @@ synchub_funnel_deserialize(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	FunnelState *state;
 	MemoryContext aggctx;
+	int64		counts[FUNNEL_KINDS];
 	uint32		n;
 	int			i;
 
@@ -212,15 +217,16 @@ synchub_funnel_deserialize(PG_FUNCTION_ARGS)
 	buf.cursor = 0;
 	if (!AggCheckCallContext(fcinfo, &aggctx))
 		elog(ERROR, "campaign_metrics called in non-aggregate context");
-	state = funnel_create(aggctx, 64);
 	for (i = 0; i < FUNNEL_KINDS; i++)
-		state->counts[i] = pq_getmsgint64(&buf);
+		counts[i] = pq_getmsgint64(&buf);
 	n = pq_getmsgint(&buf, 4);
-	leadset_grow(state->leads, Max(64, n * 2));
+	state = funnel_create(aggctx, n);
+	memcpy(state->counts, counts, sizeof(counts));
 	while (n-- > 0)
 	{
 		int64		lead = pq_getmsgint64(&buf);
 
+		CHECK_FOR_INTERRUPTS();
 		funnel_add_lead(state, lead, (uint8) pq_getmsgbyte(&buf));
 	}
 	PG_RETURN_POINTER(state);
