@@ -17,6 +17,7 @@
 
 #include "compat.h"
 #include "launcher.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "synchub.h"
 #include "worker.h"
@@ -67,6 +68,7 @@ void
 _PG_init(void)
 {
 	define_queue_settings();
+	metrics_define_settings();
 	synchub_worker_define_settings();
 	synchub_shmem_init();
 	synchub_ratelimit_init();
