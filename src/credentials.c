@@ -60,7 +60,8 @@ static const char *access_sql =
 
 static const char *key_sql =
 "SELECT s.value FROM synchub.secrets s"
-" WHERE s.name OPERATOR(pg_catalog.=) 'credentials_key'::pg_catalog.text";
+" WHERE s.name OPERATOR(pg_catalog.=) 'credentials_key'::pg_catalog.text"
+" ORDER BY s.created_at LIMIT 1";
 
 static const char *read_sql =
 "SELECT c.ciphertext FROM synchub.integration_credentials c"

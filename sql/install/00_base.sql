@@ -10,10 +10,15 @@ COMMENT ON SCHEMA synchub IS 'synchub: CRM sync hub (job queue, worker, bulk ups
 
 -- Per-database secrets (cursor HMAC key, credentials key).  Readable by the
 -- extension owner only; the C code reads them with the owner's rights.
+-- pg_dump keeps them.  A restore runs CREATE EXTENSION (which makes new
+-- keys) before it copies the dumped rows back, so a name may have several
+-- rows: the oldest one is the key in use, and restored keys win.
 CREATE TABLE synchub.secrets (
-    name  text PRIMARY KEY,
-    value bytea NOT NULL
+    name       text        NOT NULL,
+    value      bytea       NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+CREATE INDEX secrets_name_idx ON synchub.secrets (name, created_at);
 REVOKE ALL ON synchub.secrets FROM PUBLIC;
 COMMENT ON TABLE synchub.secrets IS 'per-database keys generated at CREATE EXTENSION; readable by the extension owner only';
 
@@ -26,6 +31,7 @@ COMMENT ON FUNCTION synchub.random_bytes(integer) IS 'n bytes (1..1024) from the
 INSERT INTO synchub.secrets (name, value) VALUES
     ('cursor_key', synchub.random_bytes(32)),
     ('credentials_key', synchub.random_bytes(32));
+SELECT pg_catalog.pg_extension_config_dump('synchub.secrets', '');
 
 CREATE FUNCTION synchub.version() RETURNS text
     AS 'MODULE_PATHNAME', 'synchub_version'

@@ -53,6 +53,7 @@ CREATE TABLE synchub.rate_limits (
     CONSTRAINT rate_limits_per_seconds_check CHECK (per_seconds BETWEEN 1 AND 86400)
 );
 REVOKE ALL ON synchub.rate_limits FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('synchub.rate_limits', '');
 COMMENT ON TABLE synchub.rate_limits IS
     'at most "requests" requests per "per_seconds" seconds to key (the host of an http job); up to 4 windows per key';
 

@@ -21,6 +21,8 @@ CREATE TABLE synchub.rejects (
     owner          regrole     NOT NULL DEFAULT current_user::regrole
 );
 REVOKE ALL ON synchub.rejects FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('synchub.rejects', '');
+SELECT pg_catalog.pg_extension_config_dump('synchub.rejects_id_seq', '');
 CREATE INDEX rejects_job_idx ON synchub.rejects (job_id) WHERE job_id IS NOT NULL;
 CREATE INDEX rejects_integration_idx ON synchub.rejects (integration_id, at)
     WHERE integration_id IS NOT NULL;

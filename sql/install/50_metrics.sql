@@ -260,9 +260,11 @@ CREATE TABLE synchub.rollup_watermark (
     refreshed_at timestamptz
 );
 REVOKE ALL ON synchub.rollup_watermark FROM PUBLIC;
-INSERT INTO synchub.rollup_watermark DEFAULT VALUES;
+-- The row is made by the first refresh_rollups(), not here: pg_dump keeps
+-- it, and a restore must find the table empty.
 
 SELECT pg_catalog.pg_extension_config_dump('synchub.events', '');
+SELECT pg_catalog.pg_extension_config_dump('synchub.events_seq_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('synchub.campaign_rollups', '');
 SELECT pg_catalog.pg_extension_config_dump('synchub.rollup_watermark', '');
 
@@ -282,6 +284,7 @@ DECLARE
     to_seq   bigint;
     n        bigint;
 BEGIN
+    INSERT INTO synchub.rollup_watermark DEFAULT VALUES ON CONFLICT DO NOTHING;
     SELECT w.last_seq INTO from_seq FROM synchub.rollup_watermark w FOR UPDATE;
     LOCK TABLE synchub.events IN SHARE MODE;
     SELECT max(e.seq) INTO to_seq FROM synchub.events e;

@@ -68,9 +68,9 @@ $node->poll_query_until('postgres', "SELECT count(*) = 1 FROM synchub.job_queue 
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%' || 'PLAN' || 'TED' || '%' AND pid <> pg_backend_pid()"),
 	'0', 'no secret in pg_stat_activity');
-like($node->safe_psql('postgres',
-	"SELECT query FROM pg_stat_activity WHERE backend_type = 'synchub worker'"),
-	qr/^synchub worker: running 1 jobs, latest job $ids[2] \(http\)$/,
+ok($node->poll_query_until('postgres',
+	"SELECT query ~ '^synchub worker: running 1 jobs, latest job $ids[2] \\(http\\)\$'"
+	  . " FROM pg_stat_activity WHERE backend_type = 'synchub worker'"),
 	'pg_stat_activity shows the job id and kind');
 ok(wait_finished($node, 'postgres'), 'secret-bearing jobs finish');
 is($node->safe_psql('postgres',
