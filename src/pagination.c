@@ -1,0 +1,435 @@
+/*-------------------------------------------------------------------------
+ * pagination.c
+ *    synchub.paginate(): keyset pagination of a table or view into jsonb.
+ *
+ * A request is validated (page_size, relation kind, order_by, filter),
+ * its cursor checked and decoded (cursor.c), and one query built for it
+ * (pagination_query.c) that fetches page_size + 1 rows in the order of
+ * travel: the extra row only tells whether there is more.  A backward page
+ * is fetched in reverse order and turned around.
+ *
+ * The query runs through SPI as the caller, so privileges and row-level
+ * security apply.  Plans are kept per session, keyed by the query text and
+ * parameter types (which determine each other), so every distinct shape
+ * (relation, order, filter columns, direction, NULL pattern of the key) is
+ * planned once; the plan cache revalidates them after DDL or a change of
+ * role.  At most PLAN_CACHE_SIZE plans are kept; when full, all are freed.
+ *
+ * A cursor is bound to "relation oid | complete order | filter": the order
+ * lists each column's number, type, direction and NULLS placement; the
+ * filter is its canonical jsonb text.  A renamed relation keeps its
+ * cursors; a dropped and re-created one does not.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/typcache.h"
+
+#include "cursor.h"
+#include "pagination.h"
+
+#define PLAN_CACHE_SIZE 64
+
+typedef struct CachedPagePlan
+{
+	uint32		hash;
+	char	   *key;			/* query text and argument types */
+	SPIPlanPtr	plan;
+} CachedPagePlan;
+
+static CachedPagePlan plan_cache[PLAN_CACHE_SIZE];
+static int	plan_cache_used = 0;
+
+/*---- arguments ----*/
+
+static Relation
+open_relation(Oid relid)
+{
+	Relation	rel = try_relation_open(relid, AccessShareLock);
+	char		kind;
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	kind = rel->rd_rel->relkind;
+	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE &&
+		kind != RELKIND_VIEW && kind != RELKIND_MATVIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot paginate \"%s\"", RelationGetRelationName(rel)),
+				 errdetail("Only tables, partitioned tables, views and materialized views can be paginated.")));
+	return rel;
+}
+
+/* The text a JSON filter value stands for, as input to the column's type. */
+static char *
+filter_value_text(JsonbValue *v, Oid type)
+{
+	Oid			base = getBaseType(type);
+	bool		json = (base == JSONBOID || base == JSONOID);
+	StringInfoData buf;
+
+	switch (v->type)
+	{
+		case jbvString:
+			if (!json)
+				return pnstrdup(v->val.string.val, v->val.string.len);
+			initStringInfo(&buf);
+			escape_json(&buf, pnstrdup(v->val.string.val, v->val.string.len));
+			return buf.data;
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		case jbvBinary:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+		default:
+			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
+	}
+	return NULL;				/* keep compiler quiet */
+}
+
+/* Column = value equalities of filter (NULL or {} for none). */
+static int
+parse_filter(Relation rel, Jsonb *filter, PageFilter **out)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	PageFilter *filters;
+	int			n = 0;
+
+	*out = NULL;
+	if (filter == NULL)
+		return 0;
+	if (!JB_ROOT_IS_OBJECT(filter) || JB_ROOT_IS_SCALAR(filter))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("filter must be a JSON object"),
+				 errdetail("A filter is an object of column = value equalities, for example {\"integration_id\": 42}.")));
+	filters = palloc0(sizeof(PageFilter) * Max(JB_ROOT_COUNT(filter), 1));
+	it = JsonbIteratorInit(&filter->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		PageFilter *f;
+		char	   *name;
+		Form_pg_attribute att;
+		TypeCacheEntry *tc;
+		Oid			infunc;
+		Oid			ioparam;
+
+		if (tok != WJB_KEY)
+			continue;
+		f = &filters[n++];
+		name = pnstrdup(v.val.string.val, v.val.string.len);
+		f->attnum = get_attnum(RelationGetRelid(rel), name);
+		if (f->attnum <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" does not exist",
+							name, RelationGetRelationName(rel)),
+					 errdetail("The keys of filter are column names.")));
+		att = TupleDescAttr(RelationGetDescr(rel), f->attnum - 1);
+		f->name = pstrdup(NameStr(att->attname));
+		f->type = att->atttypid;
+		tc = lookup_type_cache(getBaseType(f->type), TYPECACHE_EQ_OPR);
+		f->eq_opr = tc->eq_opr;
+		if (!OidIsValid(f->eq_opr))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("column \"%s\" cannot be used in filter", f->name),
+					 errdetail("Type %s has no equality operator.",
+							   format_type_be(f->type))));
+
+		tok = JsonbIteratorNext(&it, &v, true);
+		Assert(tok == WJB_VALUE);
+		f->isnull = (v.type == jbvNull);
+		if (f->isnull)
+			continue;
+		getTypeInputInfo(f->type, &infunc, &ioparam);
+		f->value = OidInputFunctionCall(infunc, filter_value_text(&v, f->type),
+										ioparam, att->atttypmod);
+	}
+	*out = filters;
+	return n;
+}
+
+/* Describes what a cursor is bound to; see the file header. */
+static void
+bind_request(Relation rel, const PageOrder *order, Jsonb *filter, uint8 *binding)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%u|", RelationGetRelid(rel));
+	for (i = 0; i < order->ncols; i++)
+		appendStringInfo(&buf, "%d:%u:%c%c,", order->cols[i].attnum,
+						 order->cols[i].type, order->cols[i].desc ? 'd' : 'a',
+						 order->cols[i].nulls_first ? 'f' : 'l');
+	appendStringInfoChar(&buf, '|');
+	if (filter != NULL)
+		appendStringInfoString(&buf, JsonbToCString(NULL, &filter->root, VARSIZE(filter)));
+	cursor_binding(buf.data, binding);
+}
+
+/*---- plans ----*/
+
+static SPIPlanPtr
+page_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	StringInfoData key;
+	uint32		hash;
+	SPIPlanPtr	plan;
+	int			i;
+
+	initStringInfo(&key);
+	appendStringInfoString(&key, sql);
+	for (i = 0; i < nargs; i++)
+		appendStringInfo(&key, "|%u", argtypes[i]);
+	hash = hash_bytes((const unsigned char *) key.data, key.len);
+	for (i = 0; i < plan_cache_used; i++)
+		if (plan_cache[i].hash == hash && strcmp(plan_cache[i].key, key.data) == 0)
+			return plan_cache[i].plan;
+
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare page query: %s", SPI_result_code_string(SPI_result));
+	if (plan_cache_used == PLAN_CACHE_SIZE)
+	{
+		for (i = 0; i < plan_cache_used; i++)
+		{
+			SPI_freeplan(plan_cache[i].plan);
+			pfree(plan_cache[i].key);
+		}
+		plan_cache_used = 0;
+	}
+	SPI_keepplan(plan);
+	plan_cache[plan_cache_used].hash = hash;
+	plan_cache[plan_cache_used].key = MemoryContextStrdup(TopMemoryContext, key.data);
+	plan_cache[plan_cache_used].plan = plan;
+	plan_cache_used++;
+	return plan;
+}
+
+/*---- result ----*/
+
+static void
+push_key(JsonbParseState **st, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &k);
+}
+
+static void
+push_cursor(JsonbParseState **st, const char *key, const char *cursor)
+{
+	JsonbValue	v;
+
+	push_key(st, key);
+	if (cursor == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) cursor;
+		v.val.string.len = strlen(cursor);
+	}
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/* A cursor for direction at the key of row (SPI result) or of the given key. */
+static char *
+row_cursor(PageDirection dir, const uint8 *binding, const PageOrder *order,
+		   HeapTuple row, const Datum *keyvalues, const bool *keynulls)
+{
+	Oid			types[PAGINATION_MAX_KEYS];
+	Datum		values[PAGINATION_MAX_KEYS];
+	bool		nulls[PAGINATION_MAX_KEYS];
+	int			i;
+
+	for (i = 0; i < order->ncols; i++)
+	{
+		types[i] = order->cols[i].type;
+		if (row != NULL)
+			values[i] = SPI_getbinval(row, SPI_tuptable->tupdesc, i + 2, &nulls[i]);
+		else
+		{
+			values[i] = keyvalues[i];
+			nulls[i] = keynulls[i];
+		}
+	}
+	return cursor_encode(dir, binding, order->ncols, types, values, nulls);
+}
+
+/*
+ * Builds the jsonb result from the SPI result of a page query; see
+ * docs/pagination.md for what the cursors and has_more mean.
+ */
+static Jsonb *
+page_result(int page_size, bool have_cursor, PageDirection dir,
+			const uint8 *binding, const PageOrder *order,
+			const Datum *keyvalues, const bool *keynulls)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue	v;
+	JsonbValue *res;
+	uint64		got = SPI_processed;
+	int			n = (int) Min(got, (uint64) page_size);
+	bool		has_more = got > (uint64) page_size;
+	bool		backward = (dir == PAGE_BEFORE);
+	HeapTuple	first = NULL;
+	HeapTuple	last = NULL;
+	char	   *next = NULL;
+	char	   *prev = NULL;
+	int			i;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	push_key(&st, "data");
+	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[backward ? n - 1 - i : i];
+		bool		isnull;
+		Jsonb	   *j = DatumGetJsonbP(SPI_getbinval(row, SPI_tuptable->tupdesc, 1, &isnull));
+
+		v.type = jbvBinary;
+		v.val.binary.data = &j->root;
+		v.val.binary.len = VARSIZE(j) - VARHDRSZ;
+		pushJsonbValue(&st, WJB_ELEM, &v);
+		if (i == 0)
+			first = row;
+		last = row;
+	}
+	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+
+	if (!backward)
+	{
+		if (has_more)
+			next = row_cursor(PAGE_AFTER, binding, order, last, NULL, NULL);
+		if (have_cursor)
+			prev = row_cursor(PAGE_BEFORE, binding, order, first, keyvalues, keynulls);
+	}
+	else
+	{
+		if (has_more)
+			prev = row_cursor(PAGE_BEFORE, binding, order, first, NULL, NULL);
+		if (last != NULL)
+			next = row_cursor(PAGE_AFTER, binding, order, last, NULL, NULL);
+		else
+			next = row_cursor(PAGE_FROM, binding, order, NULL, keyvalues, keynulls);
+	}
+	push_cursor(&st, "next_cursor", next);
+	push_cursor(&st, "prev_cursor", prev);
+	push_key(&st, "has_more");
+	v.type = jbvBool;
+	v.val.boolean = has_more;
+	pushJsonbValue(&st, WJB_VALUE, &v);
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/*---- entry point ----*/
+
+PG_FUNCTION_INFO_V1(synchub_paginate);
+Datum
+synchub_paginate(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	int32		page_size;
+	char	   *cursor = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char	   *order_by = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	Jsonb	   *filter = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
+	Relation	rel;
+	PageOrder  *order = palloc(sizeof(PageOrder));
+	PageFilter *filters;
+	int			nfilters;
+	uint8		binding[CURSOR_BINDING_LEN];
+	PageDirection dir = PAGE_AFTER;
+	Datum		keyvalues[PAGINATION_MAX_KEYS];
+	bool		keynulls[PAGINATION_MAX_KEYS];
+	Oid		   *argtypes;
+	Datum	   *args;
+	int			nargs;
+	int			i;
+	char	   *sql;
+	SPIPlanPtr	plan;
+	Jsonb	   *result;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("rel must not be null")));
+	relid = PG_GETARG_OID(0);
+	page_size = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
+	if (page_size < 1 || page_size > PAGINATION_MAX_PAGE_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("page_size must be between 1 and %d", PAGINATION_MAX_PAGE_SIZE)));
+	if (filter != NULL && JB_ROOT_IS_OBJECT(filter) && JB_ROOT_COUNT(filter) == 0)
+		filter = NULL;
+
+	rel = open_relation(relid);
+	pagination_parse_order(rel, order_by, order);
+	nfilters = parse_filter(rel, filter, &filters);
+	bind_request(rel, order, filter, binding);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (cursor != NULL)
+	{
+		Oid			types[PAGINATION_MAX_KEYS];
+		int32		typmods[PAGINATION_MAX_KEYS];
+
+		for (i = 0; i < order->ncols; i++)
+		{
+			types[i] = order->cols[i].type;
+			typmods[i] = order->cols[i].typmod;
+		}
+		dir = cursor_decode(cursor, binding, order->ncols, types, typmods,
+							keyvalues, keynulls);
+	}
+
+	argtypes = palloc(sizeof(Oid) * (nfilters + order->ncols + 1));
+	sql = pagination_build_query(rel, order, filters, nfilters, dir,
+								 cursor ? keynulls : NULL, argtypes, &nargs);
+	args = palloc(sizeof(Datum) * nargs);
+	nargs = 0;
+	for (i = 0; i < nfilters; i++)
+		if (!filters[i].isnull)
+			args[nargs++] = filters[i].value;
+	if (cursor != NULL)
+		for (i = 0; i < order->ncols; i++)
+			if (!keynulls[i])
+				args[nargs++] = keyvalues[i];
+	args[nargs++] = Int64GetDatum((int64) page_size + 1);
+
+	plan = page_plan(sql, nargs, argtypes);
+	if (SPI_execute_plan(plan, args, NULL, true, page_size + 1) != SPI_OK_SELECT)
+		elog(ERROR, "page query failed");
+
+	result = page_result(page_size, cursor != NULL, dir, binding, order,
+						 keyvalues, keynulls);
+	result = (Jsonb *) SPI_datumTransfer(JsonbPGetDatum(result), false, -1);
+	SPI_finish();
+	relation_close(rel, NoLock);
+	PG_RETURN_JSONB_P(result);
+}
