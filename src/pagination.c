@@ -346,90 +346,136 @@ page_result(int page_size, bool have_cursor, PageDirection dir,
 	return JsonbValueToJsonb(res);
 }
 
-/*---- entry point ----*/
+/*---- entry points ----*/
 
-PG_FUNCTION_INFO_V1(synchub_paginate);
-Datum
-synchub_paginate(PG_FUNCTION_ARGS)
+/* One validated request, ready to run. */
+typedef struct PageRequest
 {
-	Oid			relid;
-	int32		page_size;
+	Relation	rel;
+	int			page_size;
+	PageOrder	order;
+	bool		have_cursor;
+	PageDirection dir;
+	Datum		keyvalues[PAGINATION_MAX_KEYS];
+	bool		keynulls[PAGINATION_MAX_KEYS];
+	uint8		binding[CURSOR_BINDING_LEN];
+	char	   *sql;
+	int			nargs;
+	Oid		   *argtypes;
+	Datum	   *args;
+} PageRequest;
+
+/*
+ * Validates the arguments of paginate() (and paginate_explain(), which
+ * takes the same), decodes the cursor and builds the query.  Connects SPI.
+ */
+static PageRequest *
+prepare_request(FunctionCallInfo fcinfo)
+{
+	PageRequest *req = palloc0(sizeof(PageRequest));
 	char	   *cursor = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	char	   *order_by = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	Jsonb	   *filter = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
-	Relation	rel;
-	PageOrder  *order = palloc(sizeof(PageOrder));
 	PageFilter *filters;
 	int			nfilters;
-	uint8		binding[CURSOR_BINDING_LEN];
-	PageDirection dir = PAGE_AFTER;
-	Datum		keyvalues[PAGINATION_MAX_KEYS];
-	bool		keynulls[PAGINATION_MAX_KEYS];
-	Oid		   *argtypes;
-	Datum	   *args;
-	int			nargs;
 	int			i;
-	char	   *sql;
-	SPIPlanPtr	plan;
-	Jsonb	   *result;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("rel must not be null")));
-	relid = PG_GETARG_OID(0);
-	page_size = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
-	if (page_size < 1 || page_size > PAGINATION_MAX_PAGE_SIZE)
+	req->page_size = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
+	if (req->page_size < 1 || req->page_size > PAGINATION_MAX_PAGE_SIZE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("page_size must be between 1 and %d", PAGINATION_MAX_PAGE_SIZE)));
-	if (filter != NULL && JB_ROOT_IS_OBJECT(filter) && JB_ROOT_COUNT(filter) == 0)
+	if (filter != NULL && JB_ROOT_IS_OBJECT(filter) && !JB_ROOT_IS_SCALAR(filter) &&
+		JB_ROOT_COUNT(filter) == 0)
 		filter = NULL;
 
-	rel = open_relation(relid);
-	pagination_parse_order(rel, order_by, order);
-	nfilters = parse_filter(rel, filter, &filters);
-	bind_request(rel, order, filter, binding);
+	req->rel = open_relation(PG_GETARG_OID(0));
+	pagination_parse_order(req->rel, order_by, &req->order);
+	nfilters = parse_filter(req->rel, filter, &filters);
+	bind_request(req->rel, &req->order, filter, req->binding);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
+	req->dir = PAGE_AFTER;
+	req->have_cursor = (cursor != NULL);
 	if (cursor != NULL)
 	{
 		Oid			types[PAGINATION_MAX_KEYS];
 		int32		typmods[PAGINATION_MAX_KEYS];
 
-		for (i = 0; i < order->ncols; i++)
+		for (i = 0; i < req->order.ncols; i++)
 		{
-			types[i] = order->cols[i].type;
-			typmods[i] = order->cols[i].typmod;
+			types[i] = req->order.cols[i].type;
+			typmods[i] = req->order.cols[i].typmod;
 		}
-		dir = cursor_decode(cursor, binding, order->ncols, types, typmods,
-							keyvalues, keynulls);
+		req->dir = cursor_decode(cursor, req->binding, req->order.ncols, types,
+								 typmods, req->keyvalues, req->keynulls);
 	}
 
-	argtypes = palloc(sizeof(Oid) * (nfilters + order->ncols + 1));
-	sql = pagination_build_query(rel, order, filters, nfilters, dir,
-								 cursor ? keynulls : NULL, argtypes, &nargs);
-	args = palloc(sizeof(Datum) * nargs);
-	nargs = 0;
+	req->argtypes = palloc(sizeof(Oid) * (nfilters + req->order.ncols + 1));
+	req->sql = pagination_build_query(req->rel, &req->order, filters, nfilters,
+									  req->dir, cursor ? req->keynulls : NULL,
+									  req->argtypes, &req->nargs);
+	req->args = palloc(sizeof(Datum) * req->nargs);
+	req->nargs = 0;
 	for (i = 0; i < nfilters; i++)
 		if (!filters[i].isnull)
-			args[nargs++] = filters[i].value;
+			req->args[req->nargs++] = filters[i].value;
 	if (cursor != NULL)
-		for (i = 0; i < order->ncols; i++)
-			if (!keynulls[i])
-				args[nargs++] = keyvalues[i];
-	args[nargs++] = Int64GetDatum((int64) page_size + 1);
+		for (i = 0; i < req->order.ncols; i++)
+			if (!req->keynulls[i])
+				req->args[req->nargs++] = req->keyvalues[i];
+	req->args[req->nargs++] = Int64GetDatum((int64) req->page_size + 1);
+	return req;
+}
 
-	plan = page_plan(sql, nargs, argtypes);
-	if (SPI_execute_plan(plan, args, NULL, true, page_size + 1) != SPI_OK_SELECT)
+PG_FUNCTION_INFO_V1(synchub_paginate);
+Datum
+synchub_paginate(PG_FUNCTION_ARGS)
+{
+	PageRequest *req = prepare_request(fcinfo);
+	SPIPlanPtr	plan = page_plan(req->sql, req->nargs, req->argtypes);
+	Jsonb	   *result;
+
+	if (SPI_execute_plan(plan, req->args, NULL, true, req->page_size + 1) != SPI_OK_SELECT)
 		elog(ERROR, "page query failed");
-
-	result = page_result(page_size, cursor != NULL, dir, binding, order,
-						 keyvalues, keynulls);
+	result = page_result(req->page_size, req->have_cursor, req->dir, req->binding,
+						 &req->order, req->keyvalues, req->keynulls);
 	result = (Jsonb *) SPI_datumTransfer(JsonbPGetDatum(result), false, -1);
 	SPI_finish();
-	relation_close(rel, NoLock);
+	relation_close(req->rel, NoLock);
 	PG_RETURN_JSONB_P(result);
+}
+
+/*
+ * The plan of the query paginate() would run for the same arguments, with
+ * their values: EXPLAIN (COSTS OFF), one line per element.
+ */
+PG_FUNCTION_INFO_V1(synchub_paginate_explain);
+Datum
+synchub_paginate_explain(PG_FUNCTION_ARGS)
+{
+	PageRequest *req = prepare_request(fcinfo);
+	char	   *sql = psprintf("EXPLAIN (COSTS OFF) %s", req->sql);
+	Datum	   *lines;
+	Datum		result;
+	uint64		i;
+
+	if (SPI_execute_with_args(sql, req->nargs, req->argtypes, req->args, NULL,
+							  false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not explain page query");
+	lines = palloc(sizeof(Datum) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+		lines[i] = PointerGetDatum(cstring_to_text(SPI_getvalue(SPI_tuptable->vals[i],
+																SPI_tuptable->tupdesc, 1)));
+	result = PointerGetDatum(construct_array(lines, (int) SPI_processed, TEXTOID, -1, false, TYPALIGN_INT));
+	result = SPI_datumTransfer(result, false, -1);
+	SPI_finish();
+	relation_close(req->rel, NoLock);
+	PG_RETURN_DATUM(result);
 }

@@ -19,7 +19,8 @@
  * The order must identify rows uniquely, or keyset pagination could skip
  * rows of equal keys.  For tables, partitioned tables and materialized
  * views the order is unique when it contains every column of the primary
- * key or of a valid, non-partial unique index on NOT NULL columns;
+ * key or of a valid, non-partial unique index on NOT NULL columns (on
+ * any columns for a materialized view, which cannot declare NOT NULL);
  * otherwise the columns of the primary key (or, failing one, of the
  * narrowest such unique index) are appended, ascending.  A view has no
  * key the catalog can vouch for: its order_by is required and taken as
@@ -243,9 +244,15 @@ parse_list(Relation rel, const char *order_by, PageOrder *order)
 		}
 		if (word && strcmp(word, "nulls") == 0)
 		{
+			const char *at = s.p;
+
 			word = read_keyword(&s);
 			if (word == NULL || (strcmp(word, "first") != 0 && strcmp(word, "last") != 0))
+			{
+				s.p = at;
+				skip_space(&s);
 				syntax_error(&s, "FIRST or LAST after NULLS");
+			}
 			nulls_first = (word[0] == 'f');
 			explicit_nulls = true;
 			word = read_keyword(&s);
@@ -255,12 +262,12 @@ parse_list(Relation rel, const char *order_by, PageOrder *order)
 					(errcode(ERRCODE_SYNTAX_ERROR),
 					 errmsg("invalid sort direction \"%s\" in order_by", word),
 					 errhint("Use ASC or DESC, optionally followed by NULLS FIRST or NULLS LAST.")));
-		add_column(rel, order, name, desc, nulls_first, explicit_nulls);
 		skip_space(&s);
+		if (*s.p != '\0' && *s.p != ',')
+			syntax_error(&s, "a comma or the end of order_by");
+		add_column(rel, order, name, desc, nulls_first, explicit_nulls);
 		if (*s.p == '\0')
 			break;
-		if (*s.p != ',')
-			syntax_error(&s, "a comma or the end of order_by");
 		s.p++;
 	}
 }
@@ -269,7 +276,8 @@ parse_list(Relation rel, const char *order_by, PageOrder *order)
 
 /*
  * Key columns of a valid, non-partial, plain-column unique index whose
- * columns are all NOT NULL; 0 when the index is no such key.
+ * columns are all NOT NULL (any columns for a materialized view); 0 when
+ * the index is no such key.
  */
 static int
 unique_key_columns(Relation rel, Oid indexoid, AttrNumber *attnums, bool *primary)
@@ -290,7 +298,8 @@ unique_key_columns(Relation rel, Oid indexoid, AttrNumber *attnums, bool *primar
 		{
 			AttrNumber	attnum = index->indkey.values[i];
 
-			if (attnum <= 0 || !TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attnotnull)
+			if (attnum <= 0 || (!TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attnotnull &&
+								rel->rd_rel->relkind != RELKIND_MATVIEW))
 			{
 				n = 0;
 				break;
