@@ -3,7 +3,7 @@
  *    Builds the SQL of one page: filter, keyset predicate, order, limit.
  *
  *    SELECT to_jsonb(p.*), p.k1, ..., p.kn FROM rel p
- *     WHERE <filter> AND <keyset> ORDER BY p.k1 ..., p.kn ... LIMIT $n
+ *     WHERE true AND <filter> AND <keyset> ORDER BY p.k1 ..., p.kn ... LIMIT $n
  *
  * Identifiers come from the catalog and are quoted; operators are those of
  * each type's default btree operator class, written OPERATOR(schema.op) so
@@ -27,10 +27,11 @@
  * several columns the expansion is preceded by a bound on the first column
  * alone (a >= $1, a <= $1 descending, or a IS NULL), which is implied by
  * the expansion but lets an index on the order start its scan at the key
- * instead of filtering from the beginning.  No such simple bound exists
- * for a nullable first column whose NULLs sort after a non-NULL key (the
- * rows after are "greater, or NULL"): that one shape is filtered, not
- * bounded.  PAGE_FROM adds the branch "all columns equal".
+ * instead of filtering from the beginning.  For a nullable first column
+ * whose NULLs sort after a non-NULL key the rows after are "greater, or
+ * NULL", which no single index range holds: that page is the union of the
+ * two ranges, each index-ordered and limited (pagination_build_query).
+ * PAGE_FROM adds the branch "all columns equal".
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -100,13 +101,18 @@ append_equal(StringInfo buf, const PageColumn *col, bool isnull, int param)
 	}
 }
 
-/* after(x) as described above; false when no row comes after. */
+/*
+ * after(x) as described above; false when no row comes after.  values_only
+ * leaves out the NULLs that sort after a non-NULL key (the split query
+ * fetches them separately).
+ */
 static bool
 append_after(StringInfo buf, const PageColumn *col, PageDirection dir,
-			 bool isnull, int param)
+			 bool isnull, int param, bool values_only)
 {
 	bool		desc;
 	bool		nulls_first;
+	bool		or_null;
 
 	effective(col, dir, &desc, &nulls_first);
 	if (isnull)
@@ -117,12 +123,13 @@ append_after(StringInfo buf, const PageColumn *col, PageDirection dir,
 		appendStringInfoString(buf, " IS NOT NULL");
 		return true;
 	}
-	if (!col->notnull && !nulls_first)
+	or_null = !col->notnull && !nulls_first && !values_only;
+	if (or_null)
 		appendStringInfoChar(buf, '(');
 	append_column(buf, col->name);
 	append_operator(buf, desc ? col->lt_opr : col->gt_opr);
 	appendStringInfo(buf, "$%d", param);
-	if (!col->notnull && !nulls_first)
+	if (or_null)
 	{
 		appendStringInfoString(buf, " OR ");
 		append_column(buf, col->name);
@@ -131,10 +138,13 @@ append_after(StringInfo buf, const PageColumn *col, PageDirection dir,
 	return true;
 }
 
-/* The bound "at or after the key" on one column, when it is simple. */
+/*
+ * The bound "at or after the key" on one column, when it is simple (or
+ * when values_only leaves out the NULLs after a non-NULL key).
+ */
 static bool
 append_bound(StringInfo buf, const PageColumn *col, PageDirection dir,
-			 bool isnull, int param)
+			 bool isnull, int param, bool values_only)
 {
 	bool		desc;
 	bool		nulls_first;
@@ -148,7 +158,7 @@ append_bound(StringInfo buf, const PageColumn *col, PageDirection dir,
 		appendStringInfoString(buf, " IS NULL");
 		return true;
 	}
-	if (!col->notnull && !nulls_first)
+	if (!col->notnull && !nulls_first && !values_only)
 		return false;
 	append_column(buf, col->name);
 	append_operator(buf, desc ? col->le_opr : col->ge_opr);
@@ -204,7 +214,7 @@ append_row_comparison(StringInfo buf, const PageOrder *order, PageDirection dir,
 
 static void
 append_expansion(StringInfo buf, const PageOrder *order, PageDirection dir,
-				 const bool *keynulls, const int *params)
+				 const bool *keynulls, const int *params, bool values_only)
 {
 	int			nbranches = 0;
 	int			i;
@@ -215,7 +225,7 @@ append_expansion(StringInfo buf, const PageOrder *order, PageDirection dir,
 		StringInfoData bound;
 
 		initStringInfo(&bound);
-		if (append_bound(&bound, &order->cols[0], dir, keynulls[0], params[0]))
+		if (append_bound(&bound, &order->cols[0], dir, keynulls[0], params[0], values_only))
 			appendStringInfo(buf, "%s AND ", bound.data);
 	}
 	appendStringInfoChar(buf, '(');
@@ -233,7 +243,8 @@ append_expansion(StringInfo buf, const PageOrder *order, PageDirection dir,
 		}
 		if (i == order->ncols)
 			branch.len -= 5;	/* drop the last " AND " */
-		else if (!append_after(&branch, &order->cols[i], dir, keynulls[i], params[i]))
+		else if (!append_after(&branch, &order->cols[i], dir, keynulls[i], params[i],
+							   values_only && i == 0))
 			continue;
 		branch.data[branch.len] = '\0';
 		appendStringInfo(buf, "%s(%s)", nbranches++ > 0 ? " OR " : "", branch.data);
@@ -244,9 +255,80 @@ append_expansion(StringInfo buf, const PageOrder *order, PageDirection dir,
 }
 
 /*
+ * True when the first column is nullable, its NULLs sort after the values
+ * and the key's value is not NULL: the rows after the key are "greater, or
+ * NULL", which no single index range holds.
+ */
+static bool
+needs_split(const PageOrder *order, PageDirection dir, const bool *keynulls)
+{
+	bool		desc;
+	bool		nulls_first;
+
+	effective(&order->cols[0], dir, &desc, &nulls_first);
+	return !order->cols[0].notnull && !nulls_first && !keynulls[0];
+}
+
+static void
+append_order(StringInfo buf, const PageOrder *order, PageDirection dir, bool positional)
+{
+	int			i;
+
+	appendStringInfoString(buf, " ORDER BY ");
+	for (i = 0; i < order->ncols; i++)
+	{
+		bool		desc;
+		bool		nulls_first;
+
+		effective(&order->cols[i], dir, &desc, &nulls_first);
+		if (i > 0)
+			appendStringInfoString(buf, ", ");
+		if (positional)
+			appendStringInfo(buf, "u.k%d", i + 1);
+		else
+			append_column(buf, order->cols[i].name);
+		appendStringInfo(buf, " %s NULLS %s", desc ? "DESC" : "ASC",
+						 nulls_first ? "FIRST" : "LAST");
+	}
+}
+
+/* SELECT ... FROM rel p WHERE <filters>, leaving the WHERE clause open. */
+static void
+append_select(StringInfo buf, Relation rel, const PageOrder *order,
+			  const PageFilter *filters, int nfilters)
+{
+	int			param = 0;
+	int			i;
+
+	appendStringInfoString(buf, "SELECT to_jsonb(p.*)");
+	for (i = 0; i < order->ncols; i++)
+	{
+		appendStringInfoString(buf, ", ");
+		append_column(buf, order->cols[i].name);
+	}
+	appendStringInfo(buf, " FROM %s p WHERE true",
+					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												RelationGetRelationName(rel)));
+	for (i = 0; i < nfilters; i++)
+	{
+		PageColumn	col = {0};
+
+		col.name = filters[i].name;
+		col.eq_opr = filters[i].eq_opr;
+		appendStringInfoString(buf, " AND ");
+		append_equal(buf, &col, filters[i].isnull, filters[i].isnull ? 0 : ++param);
+	}
+}
+
+/*
  * The query text of a page.  keynulls is NULL for the first page (no
  * cursor); argtypes (room for filters + keys + 1) and *nargs receive the
  * parameter types in the order described above.
+ *
+ * When the first column's NULLs sort after a non-NULL key (needs_split),
+ * the page is the union of two index-ordered queries, the non-NULL values
+ * after the key and the NULLs, each limited, then ordered and limited
+ * again: at most twice the page is sorted, whatever the depth.
  */
 char *
 pagination_build_query(Relation rel, const PageOrder *order,
@@ -256,65 +338,60 @@ pagination_build_query(Relation rel, const PageOrder *order,
 {
 	StringInfoData buf;
 	int			params[PAGINATION_MAX_KEYS];
-	int			nconds = 0;
+	int			limit;
 	int			i;
 
 	*nargs = 0;
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "SELECT to_jsonb(p.*)");
-	for (i = 0; i < order->ncols; i++)
-	{
-		appendStringInfoString(&buf, ", ");
-		append_column(&buf, order->cols[i].name);
-	}
-	appendStringInfo(&buf, " FROM %s p",
-					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-												RelationGetRelationName(rel)));
-
 	for (i = 0; i < nfilters; i++)
-	{
-		PageColumn	col = {0};
-
-		col.name = filters[i].name;
-		col.eq_opr = filters[i].eq_opr;
-		appendStringInfoString(&buf, nconds++ == 0 ? " WHERE " : " AND ");
 		if (!filters[i].isnull)
 			argtypes[(*nargs)++] = filters[i].type;
-		append_equal(&buf, &col, filters[i].isnull, *nargs);
-	}
-
-	if (keynulls != NULL)
+	for (i = 0; keynulls != NULL && i < order->ncols; i++)
 	{
-		for (i = 0; i < order->ncols; i++)
+		params[i] = 0;
+		if (!keynulls[i])
 		{
-			params[i] = 0;
-			if (!keynulls[i])
-			{
-				argtypes[(*nargs)++] = order->cols[i].type;
-				params[i] = *nargs;
-			}
+			argtypes[(*nargs)++] = order->cols[i].type;
+			params[i] = *nargs;
 		}
-		appendStringInfoString(&buf, nconds++ == 0 ? " WHERE " : " AND ");
+	}
+	argtypes[(*nargs)++] = INT8OID;
+	limit = *nargs;
+
+	initStringInfo(&buf);
+	if (keynulls == NULL)
+	{
+		append_select(&buf, rel, order, filters, nfilters);
+		append_order(&buf, order, dir, false);
+	}
+	else if (!needs_split(order, dir, keynulls))
+	{
+		append_select(&buf, rel, order, filters, nfilters);
+		appendStringInfoString(&buf, " AND ");
 		if (row_comparable(order, keynulls))
 			append_row_comparison(&buf, order, dir, params);
 		else
-			append_expansion(&buf, order, dir, keynulls, params);
+			append_expansion(&buf, order, dir, keynulls, params, false);
+		append_order(&buf, order, dir, false);
 	}
-
-	appendStringInfoString(&buf, " ORDER BY ");
-	for (i = 0; i < order->ncols; i++)
+	else
 	{
-		bool		desc;
-		bool		nulls_first;
-
-		effective(&order->cols[i], dir, &desc, &nulls_first);
-		if (i > 0)
-			appendStringInfoString(&buf, ", ");
-		append_column(&buf, order->cols[i].name);
-		appendStringInfo(&buf, " %s NULLS %s", desc ? "DESC" : "ASC",
-						 nulls_first ? "FIRST" : "LAST");
+		appendStringInfoString(&buf, "SELECT * FROM ((");
+		append_select(&buf, rel, order, filters, nfilters);
+		appendStringInfoString(&buf, " AND ");
+		append_expansion(&buf, order, dir, keynulls, params, true);
+		append_order(&buf, order, dir, false);
+		appendStringInfo(&buf, " LIMIT $%d) UNION ALL (", limit);
+		append_select(&buf, rel, order, filters, nfilters);
+		appendStringInfoString(&buf, " AND ");
+		append_column(&buf, order->cols[0].name);
+		appendStringInfoString(&buf, " IS NULL");
+		append_order(&buf, order, dir, false);
+		appendStringInfo(&buf, " LIMIT $%d)) u(r", limit);
+		for (i = 0; i < order->ncols; i++)
+			appendStringInfo(&buf, ", k%d", i + 1);
+		appendStringInfoChar(&buf, ')');
+		append_order(&buf, order, dir, true);
 	}
-	argtypes[(*nargs)++] = INT8OID;
-	appendStringInfo(&buf, " LIMIT $%d", *nargs);
+	appendStringInfo(&buf, " LIMIT $%d", limit);
 	return buf.data;
 }
