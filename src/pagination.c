@@ -225,145 +225,7 @@ page_plan(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
-/*---- result ----*/
-
-static void
-push_key(JsonbParseState **st, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(st, WJB_KEY, &k);
-}
-
-static void
-push_cursor(JsonbParseState **st, const char *key, const char *cursor)
-{
-	JsonbValue	v;
-
-	push_key(st, key);
-	if (cursor == NULL)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvString;
-		v.val.string.val = (char *) cursor;
-		v.val.string.len = strlen(cursor);
-	}
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
-/* A cursor for direction at the key of row (SPI result) or of the given key. */
-static char *
-row_cursor(PageDirection dir, const uint8 *binding, const PageOrder *order,
-		   HeapTuple row, const Datum *keyvalues, const bool *keynulls)
-{
-	Oid			types[PAGINATION_MAX_KEYS];
-	Datum		values[PAGINATION_MAX_KEYS];
-	bool		nulls[PAGINATION_MAX_KEYS];
-	int			i;
-
-	for (i = 0; i < order->ncols; i++)
-	{
-		types[i] = order->cols[i].type;
-		if (row != NULL)
-			values[i] = SPI_getbinval(row, SPI_tuptable->tupdesc, i + 2, &nulls[i]);
-		else
-		{
-			values[i] = keyvalues[i];
-			nulls[i] = keynulls[i];
-		}
-	}
-	return cursor_encode(dir, binding, order->ncols, types, values, nulls);
-}
-
-/*
- * Builds the jsonb result from the SPI result of a page query; see
- * docs/pagination.md for what the cursors and has_more mean.
- */
-static Jsonb *
-page_result(int page_size, bool have_cursor, PageDirection dir,
-			const uint8 *binding, const PageOrder *order,
-			const Datum *keyvalues, const bool *keynulls)
-{
-	JsonbParseState *st = NULL;
-	JsonbValue	v;
-	JsonbValue *res;
-	uint64		got = SPI_processed;
-	int			n = (int) Min(got, (uint64) page_size);
-	bool		has_more = got > (uint64) page_size;
-	bool		backward = (dir == PAGE_BEFORE);
-	HeapTuple	first = NULL;
-	HeapTuple	last = NULL;
-	char	   *next = NULL;
-	char	   *prev = NULL;
-	int			i;
-
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	push_key(&st, "data");
-	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
-	for (i = 0; i < n; i++)
-	{
-		HeapTuple	row = SPI_tuptable->vals[backward ? n - 1 - i : i];
-		bool		isnull;
-		Jsonb	   *j = DatumGetJsonbP(SPI_getbinval(row, SPI_tuptable->tupdesc, 1, &isnull));
-
-		v.type = jbvBinary;
-		v.val.binary.data = &j->root;
-		v.val.binary.len = VARSIZE(j) - VARHDRSZ;
-		pushJsonbValue(&st, WJB_ELEM, &v);
-		if (i == 0)
-			first = row;
-		last = row;
-	}
-	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
-
-	if (!backward)
-	{
-		if (has_more)
-			next = row_cursor(PAGE_AFTER, binding, order, last, NULL, NULL);
-		if (have_cursor)
-			prev = row_cursor(PAGE_BEFORE, binding, order, first, keyvalues, keynulls);
-	}
-	else
-	{
-		if (has_more)
-			prev = row_cursor(PAGE_BEFORE, binding, order, first, NULL, NULL);
-		if (last != NULL)
-			next = row_cursor(PAGE_AFTER, binding, order, last, NULL, NULL);
-		else
-			next = row_cursor(PAGE_FROM, binding, order, NULL, keyvalues, keynulls);
-	}
-	push_cursor(&st, "next_cursor", next);
-	push_cursor(&st, "prev_cursor", prev);
-	push_key(&st, "has_more");
-	v.type = jbvBool;
-	v.val.boolean = has_more;
-	pushJsonbValue(&st, WJB_VALUE, &v);
-	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(res);
-}
-
 /*---- entry points ----*/
-
-/* One validated request, ready to run. */
-typedef struct PageRequest
-{
-	Relation	rel;
-	int			page_size;
-	PageOrder	order;
-	bool		have_cursor;
-	PageDirection dir;
-	Datum		keyvalues[PAGINATION_MAX_KEYS];
-	bool		keynulls[PAGINATION_MAX_KEYS];
-	uint8		binding[CURSOR_BINDING_LEN];
-	char	   *sql;
-	int			nargs;
-	Oid		   *argtypes;
-	Datum	   *args;
-} PageRequest;
 
 /*
  * Validates the arguments of paginate() (and paginate_explain(), which
@@ -439,14 +301,9 @@ Datum
 synchub_paginate(PG_FUNCTION_ARGS)
 {
 	PageRequest *req = prepare_request(fcinfo);
-	SPIPlanPtr	plan = page_plan(req->sql, req->nargs, req->argtypes);
 	Jsonb	   *result;
 
-	if (SPI_execute_plan(plan, req->args, NULL, true, req->page_size + 1) != SPI_OK_SELECT)
-		elog(ERROR, "page query failed");
-	result = page_result(req->page_size, req->have_cursor, req->dir, req->binding,
-						 &req->order, req->keyvalues, req->keynulls);
-	result = (Jsonb *) SPI_datumTransfer(JsonbPGetDatum(result), false, -1);
+	result = pagination_fetch(req, page_plan(req->sql, req->nargs, req->argtypes));
 	SPI_finish();
 	relation_close(req->rel, NoLock);
 	PG_RETURN_JSONB_P(result);

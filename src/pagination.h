@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  * pagination.h
  *    Keyset pagination: the normalized sort order of a request and the
- *    query built from it, shared by pagination.c, pagination_order.c and
- *    pagination_query.c.
+ *    query built from it, shared by pagination.c, pagination_order.c,
+ *    pagination_query.c and pagination_result.c.
  *-------------------------------------------------------------------------
  */
 #ifndef SYNCHUB_PAGINATION_H
@@ -10,9 +10,12 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
+
+#include "cursor.h"
 
 /* Largest page_size paginate() accepts. */
 #define PAGINATION_MAX_PAGE_SIZE	10000
@@ -63,6 +66,23 @@ typedef enum PageDirection
 	PAGE_FROM = 2				/* the key's row and those after it, forwards */
 } PageDirection;
 
+/* One validated request, ready to run. */
+typedef struct PageRequest
+{
+	Relation	rel;
+	int			page_size;
+	PageOrder	order;
+	bool		have_cursor;
+	PageDirection dir;
+	Datum		keyvalues[PAGINATION_MAX_KEYS];
+	bool		keynulls[PAGINATION_MAX_KEYS];
+	uint8		binding[CURSOR_BINDING_LEN];
+	char	   *sql;
+	int			nargs;
+	Oid		   *argtypes;
+	Datum	   *args;
+} PageRequest;
+
 /* pagination_order.c */
 extern void pagination_parse_order(Relation rel, const char *order_by,
 								   PageOrder *order);
@@ -72,5 +92,8 @@ extern char *pagination_build_query(Relation rel, const PageOrder *order,
 									const PageFilter *filters, int nfilters,
 									PageDirection dir, const bool *keynulls,
 									Oid *argtypes, int *nargs);
+
+/* pagination_result.c */
+extern Jsonb *pagination_fetch(PageRequest *req, SPIPlanPtr plan);
 
 #endif							/* SYNCHUB_PAGINATION_H */
