@@ -279,10 +279,10 @@ prepare_request(FunctionCallInfo fcinfo)
 								 typmods, req->keyvalues, req->keynulls);
 	}
 
-	req->argtypes = palloc(sizeof(Oid) * (nfilters + req->order.ncols + 1));
+	req->argtypes = palloc(sizeof(Oid) * (nfilters + req->order.ncols));
 	req->sql = pagination_build_query(req->rel, &req->order, filters, nfilters,
 									  req->dir, cursor ? req->keynulls : NULL,
-									  req->argtypes, &req->nargs);
+									  req->page_size + 1, req->argtypes, &req->nargs);
 	req->args = palloc(sizeof(Datum) * req->nargs);
 	req->nargs = 0;
 	for (i = 0; i < nfilters; i++)
@@ -292,7 +292,6 @@ prepare_request(FunctionCallInfo fcinfo)
 		for (i = 0; i < req->order.ncols; i++)
 			if (!req->keynulls[i])
 				req->args[req->nargs++] = req->keyvalues[i];
-	req->args[req->nargs++] = Int64GetDatum((int64) req->page_size + 1);
 	return req;
 }
 

@@ -91,7 +91,7 @@ extern void pagination_parse_order(Relation rel, const char *order_by,
 extern char *pagination_build_query(Relation rel, const PageOrder *order,
 									const PageFilter *filters, int nfilters,
 									PageDirection dir, const bool *keynulls,
-									Oid *argtypes, int *nargs);
+									int limit, Oid *argtypes, int *nargs);
 
 /* pagination_result.c */
 extern Jsonb *pagination_fetch(PageRequest *req, SPIPlanPtr plan);

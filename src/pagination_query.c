@@ -3,13 +3,15 @@
  *    Builds the SQL of one page: filter, keyset predicate, order, limit.
  *
  *    SELECT to_jsonb(p.*), p.k1, ..., p.kn FROM rel p
- *     WHERE true AND <filter> AND <keyset> ORDER BY p.k1 ..., p.kn ... LIMIT $n
+ *     WHERE true AND <filter> AND <keyset> ORDER BY p.k1 ..., p.kn ... LIMIT n
  *
  * Identifiers come from the catalog and are quoted; operators are those of
  * each type's default btree operator class, written OPERATOR(schema.op) so
  * that search_path cannot change them; every value is a parameter.
  * Parameters are numbered: non-NULL filter values in filter order, then
- * non-NULL key values in key order, then the limit.
+ * non-NULL key values in key order.  The limit (page_size + 1) is a literal:
+ * with a parameter there, the plan cache would find the generic plan's
+ * estimate poor and plan every call anew.
  *
  * Keyset predicate.  A backward page (PAGE_BEFORE) reverses every column's
  * direction and NULLS placement; the predicate then always reads "rows
@@ -321,9 +323,9 @@ append_select(StringInfo buf, Relation rel, const PageOrder *order,
 }
 
 /*
- * The query text of a page.  keynulls is NULL for the first page (no
- * cursor); argtypes (room for filters + keys + 1) and *nargs receive the
- * parameter types in the order described above.
+ * The query text of a page of at most limit rows.  keynulls is NULL for
+ * the first page (no cursor); argtypes (room for filters + keys) and *nargs
+ * receive the parameter types in the order described above.
  *
  * When the first column's NULLs sort after a non-NULL key (needs_split),
  * the page is the union of two index-ordered queries, the non-NULL values
@@ -333,12 +335,11 @@ append_select(StringInfo buf, Relation rel, const PageOrder *order,
 char *
 pagination_build_query(Relation rel, const PageOrder *order,
 					   const PageFilter *filters, int nfilters,
-					   PageDirection dir, const bool *keynulls,
+					   PageDirection dir, const bool *keynulls, int limit,
 					   Oid *argtypes, int *nargs)
 {
 	StringInfoData buf;
 	int			params[PAGINATION_MAX_KEYS];
-	int			limit;
 	int			i;
 
 	*nargs = 0;
@@ -354,8 +355,6 @@ pagination_build_query(Relation rel, const PageOrder *order,
 			params[i] = *nargs;
 		}
 	}
-	argtypes[(*nargs)++] = INT8OID;
-	limit = *nargs;
 
 	initStringInfo(&buf);
 	if (keynulls == NULL)
@@ -380,18 +379,18 @@ pagination_build_query(Relation rel, const PageOrder *order,
 		appendStringInfoString(&buf, " AND ");
 		append_expansion(&buf, order, dir, keynulls, params, true);
 		append_order(&buf, order, dir, false);
-		appendStringInfo(&buf, " LIMIT $%d) UNION ALL (", limit);
+		appendStringInfo(&buf, " LIMIT %d) UNION ALL (", limit);
 		append_select(&buf, rel, order, filters, nfilters);
 		appendStringInfoString(&buf, " AND ");
 		append_column(&buf, order->cols[0].name);
 		appendStringInfoString(&buf, " IS NULL");
 		append_order(&buf, order, dir, false);
-		appendStringInfo(&buf, " LIMIT $%d)) u(r", limit);
+		appendStringInfo(&buf, " LIMIT %d)) u(r", limit);
 		for (i = 0; i < order->ncols; i++)
 			appendStringInfo(&buf, ", k%d", i + 1);
 		appendStringInfoChar(&buf, ')');
 		append_order(&buf, order, dir, true);
 	}
-	appendStringInfo(&buf, " LIMIT $%d", limit);
+	appendStringInfo(&buf, " LIMIT %d", limit);
 	return buf.data;
 }
