@@ -2,7 +2,7 @@
  * pagination_query.c
  *    Builds the SQL of one page: filter, keyset predicate, order, limit.
  *
- *    SELECT to_jsonb(p.*), p.k1, ..., p.kn FROM rel p
+ *    SELECT pg_catalog.to_jsonb(p.*), p.k1, ..., p.kn FROM rel p
  *     WHERE true AND <filter> AND <keyset> ORDER BY p.k1 ..., p.kn ... LIMIT n
  *
  * Identifiers come from the catalog and are quoted; operators are those of
@@ -302,7 +302,7 @@ append_select(StringInfo buf, Relation rel, const PageOrder *order,
 	int			param = 0;
 	int			i;
 
-	appendStringInfoString(buf, "SELECT to_jsonb(p.*)");
+	appendStringInfoString(buf, "SELECT pg_catalog.to_jsonb(p.*)");
 	for (i = 0; i < order->ncols; i++)
 	{
 		appendStringInfoString(buf, ", ");
