@@ -166,6 +166,21 @@ DELETE FROM shrink WHERE id > 3;
 SELECT p->'data' AS data, p->'has_more' AS has_more, p->'next_cursor' AS next
   FROM synchub.paginate('shrink', 3, :'c1') p;
 
+-- kept plans follow DDL: a new column shows up, a re-created table is
+-- paginated afresh and its predecessor's cursors are refused
+CREATE TABLE ddl (id int PRIMARY KEY, v text);
+INSERT INTO ddl SELECT g, 'v' || g FROM generate_series(1, 4) g;
+SELECT synchub.paginate('ddl', 2)->'data' AS before_alter;
+SELECT synchub.paginate('ddl', 2)->>'next_cursor' AS c_ddl \gset
+ALTER TABLE ddl ADD COLUMN w int DEFAULT 7;
+SELECT synchub.paginate('ddl', 2)->'data' AS after_alter;
+SELECT synchub.paginate('ddl', 2, :'c_ddl')->'data' AS cursor_survives_alter;
+DROP TABLE ddl;
+CREATE TABLE ddl (id int PRIMARY KEY, v text);
+INSERT INTO ddl VALUES (9, 'new');
+SELECT synchub.paginate('ddl', 2)->'data' AS recreated;
+SELECT pg_temp.err($$SELECT synchub.paginate('ddl', 2, '$$ || :'c_ddl' || $$')$$);
+
 -- the generated query is served by a matching index
 SET enable_seqscan = off;
 SET enable_bitmapscan = off;
