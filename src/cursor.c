@@ -116,7 +116,8 @@ cursor_get_key(int *len)
 		int			rc;
 
 		rc = SPI_execute("SELECT value FROM synchub.secrets"
-						 " WHERE name OPERATOR(pg_catalog.=) 'cursor_key'",
+						 " WHERE name OPERATOR(pg_catalog.=) 'cursor_key'"
+						 " ORDER BY created_at LIMIT 1",
 						 true, 1);
 		if (rc == SPI_OK_SELECT && SPI_processed == 1)
 		{
