@@ -80,7 +80,7 @@ SELECT count(*) AS positions,
   FROM (SELECT overlay(:'c' PLACING CASE WHEN substr(:'c', i, 1) = 'A' THEN 'B' ELSE 'A' END FROM i FOR 1) AS tampered
           FROM generate_series(1, length(:'c')) i) x;
 SELECT pg_temp.err($$SELECT synchub.paginate('t', 2, '$$ || overlay(:'c' PLACING CASE WHEN substr(:'c', 12, 1) = 'A' THEN 'B' ELSE 'A' END FROM 12 FOR 1) || $$')$$);
-SELECT pg_temp.err($$SELECT synchub.paginate('t', 2, '$$ || left(:'c', -4) || $$')$$);
+SELECT pg_temp.err($$SELECT synchub.paginate('t', 2, '$$ || left(:'c', 8) || $$')$$);
 -- another relation, order or filter
 SELECT pg_temp.err($$SELECT synchub.paginate('u', 2, '$$ || :'c' || $$')$$);
 SELECT pg_temp.err($$SELECT synchub.paginate('t', 2, '$$ || :'c' || $$', 'id DESC')$$);

@@ -296,8 +296,8 @@ is_json(const char *data, size_t len)
 }
 
 /* {"status": n, "headers": {...}, "body": ...} */
-static Jsonb *
-build_result(SynchubHttpResult *res)
+Jsonb *
+synchub_http_job_result(SynchubHttpResult *res)
 {
 	StringInfoData s;
 	char	   *ctype = res->headers ? header_value(res->headers, "content-type") : NULL;
@@ -434,7 +434,7 @@ synchub_http_job_finish(SynchubJob *job, SynchubHttpResult *res, SynchubOutcome 
 	if (st >= 200 && st < 300)
 	{
 		out->kind = SYNCHUB_SUCCEEDED;
-		out->result = build_result(res);
+		out->result = synchub_http_job_result(res);
 		return;
 	}
 	if (st == 429 || st == 503)

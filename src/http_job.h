@@ -13,5 +13,6 @@
 
 extern bool synchub_http_job_start(SynchubJob *job, SynchubOutcome *out);
 extern void synchub_http_job_finish(SynchubJob *job, SynchubHttpResult *res, SynchubOutcome *out);
+extern Jsonb *synchub_http_job_result(SynchubHttpResult *res);
 
 #endif							/* SYNCHUB_HTTP_JOB_H */

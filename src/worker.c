@@ -19,6 +19,13 @@
  * expired and synchub.reap() returns them to pending (dead on the last
  * attempt), attempt counted.  Lease expiry stays the fallback.
  *
+ * A sync job (full_import, incremental_sync; sync_job.c) is a sequence of
+ * requests: when its response arrives, step_pages() gives it one short
+ * transaction to store the page and plan the next request, which puts it
+ * back in flight, until it ends with an outcome like any other job.  The
+ * loop also runs due schedules every poll and the metric rollups every
+ * synchub.rollup_interval.
+ *
  * Every claimed job lives in its own memory context, deleted once its
  * outcome is committed; per-iteration allocations go to a context reset
  * every loop, so memory does not grow with the number of jobs.
@@ -48,6 +55,8 @@
 
 #include "compat.h"
 #include "http_job.h"
+#include "metrics.h"
+#include "sync_job.h"
 #include "synchub.h"
 #include "worker.h"
 #include "worker_shmem.h"
@@ -83,6 +92,7 @@ static int	ninflight = 0;
 static int64 latest_id = 0;		/* the job started last, for pg_stat_activity */
 static char latest_kind[32];
 static dlist_head finished = DLIST_STATIC_INIT(finished);
+static dlist_head pages = DLIST_STATIC_INIT(pages);	/* sync responses to step */
 static SPIPlanPtr plans[NSTATEMENTS];
 
 enum
@@ -95,8 +105,11 @@ static const char *const statements[NSTATEMENTS] = {
 	"WITH c AS ("
 	"  SELECT q.id FROM synchub.job_queue q"
 	"   WHERE q.queue = 'synchub' AND q.state = 'pending' AND q.run_at <= clock_timestamp()"
-	"     AND q.kind = 'http'"
-	"     AND (cardinality($3) = 0 OR synchub._rate_key(q.payload->>'url') <> ALL ($3))"
+	"     AND (q.kind = 'http' OR (q.kind IN ('full_import', 'incremental_sync')"
+	"          AND NOT EXISTS (SELECT FROM synchub.integrations i WHERE i.id = q.integration_id"
+	"                  AND (i.status = 'disabled' OR (i.status = 'paused'"
+	"                       AND coalesce(i.paused_until > clock_timestamp(), true))))))"
+	"     AND (cardinality($3) = 0 OR synchub._job_rate_key(q.kind, q.payload, q.integration_id) <> ALL ($3))"
 	"   ORDER BY q.priority, q.run_at, q.id LIMIT $1 FOR UPDATE SKIP LOCKED),"
 	" u AS ("
 	"  UPDATE synchub.job_queue q"
@@ -105,8 +118,9 @@ static const char *const statements[NSTATEMENTS] = {
 	"         started_at = clock_timestamp(), worker = $2"
 	"    FROM c WHERE q.id = c.id RETURNING q.*)"
 	" SELECT u.id, u.attempts, u.max_attempts, u.kind, u.payload,"
-	"        synchub._rate_key(u.payload->>'url'),"
-	"        synchub._notify_job(ROW(u.*)::synchub.job_queue) IS NULL"
+	"        synchub._job_rate_key(u.kind, u.payload, u.integration_id),"
+	"        synchub._notify_job(ROW(u.*)::synchub.job_queue) IS NULL,"
+	"        u.integration_id, u.checkpoint"
 	"   FROM u",
 	/*
 	 * STMT_COMPLETE: ids, attempts, results — synchub.complete() for a batch
@@ -328,7 +342,7 @@ load_rate_limits(void)
 	int			n = 0;
 	char	   *key = NULL;
 
-	if (SPI_execute("SELECT key, requests, per_seconds FROM synchub.rate_limits ORDER BY key, per_seconds",
+	if (SPI_execute("SELECT key, requests, per_ms FROM synchub._worker_rate_limits ORDER BY key, per_ms",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read synchub.rate_limits");
 	for (uint64 i = 0; i <= SPI_processed; i++)
@@ -345,7 +359,7 @@ load_rate_limits(void)
 		if (k && n < lengthof(limits))
 		{
 			limits[n] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-			per_ms[n] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull)) * 1000;
+			per_ms[n] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
 			n++;
 		}
 	}
@@ -373,6 +387,7 @@ claim_and_start(int n)
 	static TimestampTz next_config = 0;
 	Datum		values[3];
 	uint64		got;
+	SPITupleTable *claimed;
 	TimestampTz now = GetCurrentTimestamp();
 
 	begin_xact("synchub worker: claiming jobs");
@@ -386,15 +401,17 @@ claim_and_start(int n)
 	values[2] = blocked_keys(now);
 	execute(STMT_CLAIM, values, NULL);
 	got = SPI_processed;
+	claimed = SPI_tuptable;		/* starting a job may run SPI itself */
 	for (uint64 i = 0; i < got; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HeapTuple	tup = claimed->vals[i];
+		TupleDesc	desc = claimed->tupdesc;
 		MemoryContext cxt = AllocSetContextCreate(jobs_cxt, "synchub job", ALLOCSET_SMALL_SIZES);
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 		InFlight   *f = palloc0(sizeof(InFlight));
 		bool		isnull;
 		long		wait_ms;
+		Datum		value;
 
 		f->job.cxt = cxt;
 		f->job.id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
@@ -404,6 +421,10 @@ claim_and_start(int n)
 		f->job.payload = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 5, &isnull));
 		f->job.what = psprintf("job %lld", (long long) f->job.id);
 		f->job.rate_key = SPI_getvalue(tup, desc, 6);
+		value = SPI_getbinval(tup, desc, 8, &isnull);
+		f->job.integration_id = isnull ? 0 : DatumGetInt64(value);
+		value = SPI_getbinval(tup, desc, 9, &isnull);
+		f->job.checkpoint = isnull ? NULL : DatumGetJsonbPCopy(value);
 		if (f->job.rate_key && !synchub_ratelimit_acquire(f->job.rate_key, now, &wait_ms))
 		{
 			/* the key is full: back to pending, no attempt used */
@@ -411,7 +432,8 @@ claim_and_start(int n)
 			f->outcome.delay_s = wait_ms / 1000.0;
 			dlist_push_tail(&finished, &f->node);
 		}
-		else if (synchub_http_job_start(&f->job, &f->outcome))
+		else if (sync_job_kind(f->job.kind) ? sync_job_start(&f->job, &f->outcome)
+				 : synchub_http_job_start(&f->job, &f->outcome))
 		{
 			latest_id = f->job.id;
 			strlcpy(latest_kind, f->job.kind, sizeof(latest_kind));
@@ -486,6 +508,8 @@ record_finished(void)
 		{
 			case SYNCHUB_SUCCEEDED:
 				break;			/* done by record_succeeded() */
+			case SYNCHUB_RECORDED:
+				break;			/* committed by the job itself */
 			case SYNCHUB_RETRY:
 			case SYNCHUB_DEAD:
 				values[1] = CStringGetTextDatum(o->error);
@@ -527,7 +551,10 @@ collect_finished(void)
 		InFlight   *f = (InFlight *) ((char *) job - offsetof(InFlight, job));
 		MemoryContext old = MemoryContextSwitchTo(job->cxt);
 
-		synchub_http_job_finish(job, res, &f->outcome);
+		if (job->sync)
+			sync_job_response(job, res, &f->outcome);
+		else
+			synchub_http_job_finish(job, res, &f->outcome);
 		if (job->rate_key)
 			synchub_ratelimit_observe(job->rate_key, f->outcome.rate_event,
 									  f->outcome.blocked_until, GetCurrentTimestamp());
@@ -535,7 +562,37 @@ collect_finished(void)
 		MemoryContextSwitchTo(old);
 		dlist_delete(&f->node);
 		ninflight--;
-		dlist_push_tail(&finished, &f->node);
+		dlist_push_tail(job->sync ? &pages : &finished, &f->node);
+	}
+}
+
+/* Step each sync job whose response arrived, one transaction per page. */
+static void
+step_pages(void)
+{
+	dlist_mutable_iter it;
+
+	dlist_foreach_modify(it, &pages)
+	{
+		InFlight   *f = dlist_container(InFlight, node, it.cur);
+		MemoryContext cxt = CurrentMemoryContext;	/* reset every loop */
+		MemoryContext old;
+		bool		more;
+
+		dlist_delete(it.cur);
+		begin_xact("synchub worker: storing a sync page");
+		old = MemoryContextSwitchTo(cxt);
+		more = sync_job_step(&f->job, &f->outcome);
+		MemoryContextSwitchTo(old);
+		end_xact();
+		if (more)
+		{
+			dlist_push_tail(&inflight, &f->node);
+			ninflight++;
+		}
+		else
+			dlist_push_tail(&finished, &f->node);
+		CHECK_FOR_INTERRUPTS();
 	}
 }
 
@@ -567,6 +624,31 @@ reap_expired(void)
 	end_xact();
 }
 
+/*
+ * Run a housekeeping statement in a transaction of its own; an error is
+ * logged and the loop goes on.
+ */
+static void
+run_periodic(const char *sql)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		begin_xact(sql);
+		SPI_execute(sql, false, 0);
+		end_xact();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+}
+
 void
 synchub_worker_main(Datum arg)
 {
@@ -576,6 +658,8 @@ synchub_worker_main(Datum arg)
 	TimestampTz next_poll = 0;
 	TimestampTz next_extend;
 	TimestampTz next_reap;
+	TimestampTz next_schedules = 0;
+	TimestampTz next_rollups = 0;
 	bool		more = true;
 
 	my_slot = DatumGetInt32(arg);
@@ -614,6 +698,7 @@ synchub_worker_main(Datum arg)
 	recover_orphans(dboid);
 	next_extend = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), LEASE_EXTEND_MS);
 	next_reap = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), REAP_MS);
+	next_rollups = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), synchub_rollup_interval * 1000L);
 	report_idle();
 
 	for (;;)
@@ -647,6 +732,7 @@ synchub_worker_main(Datum arg)
 		if (ninflight > 0)
 			synchub_http_perform(dlist_is_empty(&finished) ? WAIT_SLICE_MS : 0);
 		collect_finished();
+		step_pages();
 		record_finished();
 		if (now >= next_extend)
 		{
@@ -657,6 +743,16 @@ synchub_worker_main(Datum arg)
 		{
 			reap_expired();
 			next_reap = TimestampTzPlusMilliseconds(now, REAP_MS);
+		}
+		if (now >= next_schedules)
+		{
+			run_periodic("SELECT count(*) FROM synchub._due_schedules()");
+			next_schedules = TimestampTzPlusMilliseconds(now, synchub_poll_interval);
+		}
+		if (now >= next_rollups)
+		{
+			run_periodic("SELECT synchub.refresh_rollups()");
+			next_rollups = TimestampTzPlusMilliseconds(now, synchub_rollup_interval * 1000L);
 		}
 		report_idle();
 		MemoryContextSwitchTo(old);

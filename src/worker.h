@@ -34,6 +34,9 @@ typedef struct SynchubJob
 	char	   *what;			/* "GET https://host/path": redacted, for errors */
 	char	   *rate_key;		/* rate limits and circuit breaker; NULL: none */
 	long		timeout_ms;
+	int64		integration_id; /* 0: none */
+	Jsonb	   *checkpoint;		/* as claimed; NULL: none */
+	struct SyncJob *sync;		/* sync kinds: the run's state (sync_job.c) */
 } SynchubJob;
 
 typedef enum SynchubOutcomeKind
@@ -41,7 +44,8 @@ typedef enum SynchubOutcomeKind
 	SYNCHUB_SUCCEEDED,
 	SYNCHUB_RETRY,				/* failed attempt; retry with backoff */
 	SYNCHUB_DEAD,				/* failed; no retry */
-	SYNCHUB_RESCHEDULE			/* not an attempt: run again after delay_s */
+	SYNCHUB_RESCHEDULE,			/* not an attempt: run again after delay_s */
+	SYNCHUB_RECORDED			/* the job committed its own outcome */
 } SynchubOutcomeKind;
 
 typedef struct SynchubOutcome
