@@ -246,6 +246,23 @@ sync_pause(int64 integration_id, double seconds, const char *reason)
 	SPI_finish();
 }
 
+/* Whether the integration's credentials hold a refresh token. */
+bool
+sync_can_refresh(int64 integration_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(integration_id)};
+	bool		isnull;
+	bool		can;
+
+	SPI_connect();
+	run("SELECT coalesce(synchub._credentials_get($1)->>'refresh_token', '') <> ''",
+		1, types, values, NULL, true);
+	can = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return can;
+}
+
 /*
  * The OAuth refresh request as an http payload {"method", "url",
  * "headers", "body"}.  It holds the refresh token: never log it.

@@ -40,6 +40,7 @@ extern void sync_progress(int64 job_id, int32 attempt, const SyncPage *page);
 extern void sync_finish(int64 integration_id, const char *status, Jsonb *bookmark, const char *error);
 extern void sync_complete(int64 job_id, int32 attempt, const UpsertCounts *counts, int64 read);
 extern void sync_pause(int64 integration_id, double seconds, const char *reason);
+extern bool sync_can_refresh(int64 integration_id);
 extern Jsonb *sync_refresh_payload(int64 integration_id);
 
 #endif							/* SYNCHUB_SYNC_H */

@@ -33,6 +33,7 @@
 #include "access/xact.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 
 #include "http_job.h"
 #include "providers.h"
@@ -261,7 +262,16 @@ refreshed(SynchubJob *job, SynchubOutcome *out)
 	s->refreshed = true;
 	if (s->status >= 200 && s->status < 300 && body && JB_ROOT_IS_OBJECT(body) &&
 		providers_refresh_apply(job->integration_id, body))
-		return plan_and_submit(job, out, true);
+	{
+		bool		ok;
+
+		/* plan with a snapshot that sees the new token */
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		ok = plan_and_submit(job, out, true);
+		PopActiveSnapshot();
+		return ok;
+	}
 	return dead(job, out, psprintf("%s: token refresh failed%s", job->what,
 								   s->status ? psprintf(" with HTTP %d", s->status) : ""));
 }
@@ -302,7 +312,7 @@ step(SynchubJob *job, SynchubOutcome *out)
 		: psprintf("%s: %s error: %s", job->what, page.error_class, page.error_message);
 	if (strcmp(page.error_class, "auth") == 0)
 	{
-		if (!page.refresh || s->refreshed)
+		if (!page.refresh || s->refreshed || !sync_can_refresh(job->integration_id))
 			return dead(job, out, message);
 		MemoryContextReset(s->req_cxt);
 		s->response = NULL;

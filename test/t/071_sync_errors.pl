@@ -1,0 +1,164 @@
+# Sync jobs and errors, run by the worker against the mock CRM servers: an
+# expired token is refreshed once, a Salesforce quota error pauses the
+# integration without using an attempt (and the job resumes from its
+# checkpoint), a 5xx retries from the checkpoint, a 400 ends the job dead,
+# two jobs of one integration share its rate budget, and a schedule runs by
+# itself.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use IPC::Run;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use SynchubTest;
+use Test::More;
+
+my $N = 60;
+$PostgreSQL::Test::Utils::timeout_default = 30;
+my $dir = tempdir(CLEANUP => 1);
+my $json = JSON::PP->new->canonical;
+my $http = HTTP::Tiny->new(timeout => 30);
+my @providers = qw(hubspot salesforce pipedrive);
+
+my (%port, @servers);
+for my $p (@providers)
+{
+	push @servers, IPC::Run::start(
+		[ 'python3', 'test/mock/crm.py', '--provider', $p, '--contacts', $N, '--seed', '4',
+		  '--port', '0', '--port-file', "$dir/$p.port" ],
+		'>', "$dir/$p.out", '2>&1');
+}
+for my $p (@providers)
+{
+	for (1 .. 300)
+	{
+		last if -s "$dir/$p.port";
+		select(undef, undef, undef, 0.05);
+	}
+	($port{$p}) = slurp_file("$dir/$p.port") =~ /(\d+)/;
+	ok($port{$p}, "$p mock listens");
+}
+
+my $node = synchub_node('sync_errors', "log_statement = none\n");
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+sub mock
+{
+	my ($p, $method, $path, $body) = @_;
+	my $r = $http->request($method, "http://127.0.0.1:$port{$p}$path",
+		defined $body
+		? { content => $json->encode($body), headers => { 'content-type' => 'application/json' } }
+		: {});
+	die "mock $method $path: $r->{status}" unless $r->{success};
+	return decode_json($r->{content});
+}
+
+sub wait_job
+{
+	my ($id, $timeout) = @_;
+	local $PostgreSQL::Test::Utils::timeout_default = $timeout // 60;
+	$node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'dead') FROM synchub.jobs WHERE id = $id");
+	note(sql("SELECT concat_ws(' ', 'job', id, state, last_error) FROM synchub.jobs WHERE id = $id"));
+	return sql("SELECT concat_ws('|', state, attempts, records_processed) FROM synchub.jobs WHERE id = $id");
+}
+
+sub integration
+{
+	my ($name, $p, $creds, $options) = @_;
+	return sql("SELECT synchub.create_integration('$name', '$p', 'http://127.0.0.1:$port{$p}',
+		'$creds', '$options')");
+}
+
+sub stored
+{
+	my $iid = shift;
+	return sql("SELECT count(*) FROM synchub.contacts WHERE integration_id = $iid");
+}
+
+# An expired access token: one refresh, then the page again.
+my $hs = integration('hs', 'hubspot', '{"token": "test-token", "refresh_token": "test-refresh"}', '{"page_size": 20}');
+mock('hubspot', 'POST', '/_mock/expire', { token => 'test-token' });
+my $job = sql("SELECT synchub.sync('hs', 'full')");
+is(wait_job($job), "succeeded|1|$N", 'hubspot: the import succeeds after a token refresh');
+is(stored($hs), $N, 'every contact stored');
+like(sql("SELECT synchub._credentials_get($hs)->>'access_token'"), qr/^(?!test-token$)\S+$/, 'the new access token is stored');
+is(scalar(grep { $_->{path} eq '/oauth/v1/token' } @{ mock('hubspot', 'GET', '/_mock/requests') }), 1,
+	'one refresh request');
+# With no refresh token, an expired token ends the job.
+my $hs2 = integration('hs2', 'hubspot', '{"token": "dead-token"}', '{}');
+$job = sql("SELECT synchub.sync('hs2', 'full')");
+is(wait_job($job), 'dead|1|0', 'hubspot: an unknown token without refresh token is dead at once');
+like(sql("SELECT last_error FROM synchub.jobs WHERE id = $job"),
+	qr{^GET http://127\.0\.0\.1:\d+/crm/v3/objects/contacts\S*: auth error: HTTP 401}, 'last_error names the request and the status');
+is(sql("SELECT last_sync_status FROM synchub.sync_state WHERE integration_id = $hs2"), 'failed', 'sync_state says failed');
+
+# Salesforce quota: the integration is paused, the job waits without an attempt.
+my $SF = 5000;
+mock('salesforce', 'POST', '/_mock/accounts', { token => 'quota-token', contacts => $SF, seed => 4, daily_quota => 2 });
+my $sf = integration('sf', 'salesforce', '{"token": "quota-token"}', '{"page_size": 2000}');
+$job = sql("SELECT synchub.sync('sf', 'full')");
+ok($node->poll_query_until('postgres', "SELECT status = 'paused' FROM synchub.integrations WHERE id = $sf"),
+	'salesforce: the quota error pauses the integration');
+ok($node->poll_query_until('postgres', "SELECT state = 'pending' FROM synchub.jobs WHERE id = $job"),
+	'the job is pending again');
+is(sql("SELECT attempts || '|' || records_processed || '|' || (run_at > now() + interval '50 minutes') FROM synchub.jobs WHERE id = $job"),
+	'0|4000|true', 'no attempt used, two pages kept, held for the pause');
+like(sql("SELECT status_reason FROM synchub.integrations WHERE id = $sf"), qr/quota error: HTTP 403 REQUEST_LIMIT_EXCEEDED/,
+	'the pause reason is the provider error');
+mock('salesforce', 'POST', '/_mock/reset');
+sql("SELECT synchub._integration_resume($sf)");
+is(wait_job($job), "succeeded|1|$SF", 'after the pause the import finishes in its first attempt');
+my $sf_queries = grep { $_->{path} =~ m{/query} && defined $_->{status} && $_->{status} == 200 }
+  @{ mock('salesforce', 'GET', '/_mock/requests') };
+is($sf_queries, 1, 'it resumed from the checkpoint: only the last page was fetched after the pause');
+is(stored($sf), $SF, 'every contact stored once');
+
+# A 5xx: retry with backoff from the checkpoint; a 400: dead.
+my $pd = integration('pd', 'pipedrive', '{"token": "test-token"}', '{"page_size": 10}');
+mock('pipedrive', 'POST', '/_mock/faults', { match => '/api/v2/persons', status => 500, count => 1, after => 2 });
+$job = sql("SELECT synchub.sync('pd', 'full')");
+is(wait_job($job), "succeeded|2|$N", 'pipedrive: a 5xx costs an attempt and the import succeeds');
+my @pd_reqs = grep { $_->{path} eq '/api/v2/persons' } @{ mock('pipedrive', 'GET', '/_mock/requests') };
+my %cursors = map { ($_->{query}{cursor} // '') => 1 } @pd_reqs;
+is(scalar(@pd_reqs), scalar(keys %cursors) + 1, 'only the failed page was fetched twice');
+mock('pipedrive', 'POST', '/_mock/reset');
+mock('pipedrive', 'POST', '/_mock/faults', { match => '/api/v2/persons', status => 400, count => 1,
+	body => { success => JSON::PP::false, error => 'bad filter' } });
+$job = sql("SELECT synchub.sync('pd', 'full')");
+is(wait_job($job), 'dead|1|0', 'pipedrive: a 400 is fatal');
+like(sql("SELECT last_error FROM synchub.jobs WHERE id = $job"), qr/fatal error: HTTP 400/, 'with the status');
+
+# Two jobs of one integration share its budget (2 requests per second).
+mock('pipedrive', 'POST', '/_mock/reset');
+sql("UPDATE synchub.integrations SET options = options || '{\"rate_limit\": {\"requests\": 2, \"per_seconds\": 1}, \"page_size\": 10}' WHERE id = $pd");
+sql("DELETE FROM synchub.sync_state WHERE integration_id = $pd");
+sleep 2;	# the worker reads the budgets every second
+my ($j1, $j2) = split /\|/, sql("SELECT synchub.sync('pd', 'full'), synchub.sync('pd', 'incremental')");
+is(wait_job($j1) . ',' . wait_job($j2), "succeeded|1|$N,succeeded|1|$N", 'both jobs succeed without using attempts');
+my $stats = mock('pipedrive', 'GET', '/_mock/stats?windows=1');
+cmp_ok($stats->{max_in_window}{1}, '<=', 2, 'never more than 2 requests in a second');
+cmp_ok($stats->{requests}, '>=', 12, 'over at least 12 requests');
+
+# A schedule runs by itself.
+sql("SELECT synchub.schedule('pd', '1 hour', 'full')");
+ok($node->poll_query_until('postgres', "SELECT last_job_id IS NOT NULL FROM synchub.schedules WHERE integration_id = $pd"),
+	'the worker enqueues the due schedule');
+is(wait_job(sql("SELECT last_job_id FROM synchub.schedules WHERE integration_id = $pd")), "succeeded|1|$N",
+	'and runs its job');
+cmp_ok(sql("SELECT next_run_at > now() + interval '50 minutes' FROM synchub.schedules WHERE integration_id = $pd"), 'eq', 't',
+	'the next run is an interval later');
+
+my $log = slurp_file($node->logfile);
+unlike($log, qr/test-token|test-refresh|quota-token|dead-token/, 'no credential in the server log');
+unlike(sql("SELECT string_agg(concat_ws(' ', payload, checkpoint, result, last_error), ' ') FROM synchub.jobs"),
+	qr/test-token|test-refresh|quota-token|dead-token/, 'no credential in a job row');
+
+$node->stop;
+$_->kill_kill for @servers;
+done_testing();
