@@ -32,7 +32,7 @@
 #include "synchub.h"
 #include "worker_control.h"
 
-#define NCOLS 10
+#define NCOLS 11
 
 typedef struct JobArrays
 {
@@ -60,8 +60,8 @@ static SPIPlanPtr holder_plan = NULL;
 
 static const char *insert_head =
 "INSERT INTO synchub.job_queue AS q"
-"  (id, queue, kind, integration_id, payload, priority, run_at, max_attempts, dedup_key, created_at)"
-" SELECT u.*, $10 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::jsonb[],"
+"  (id, queue, kind, integration_id, payload, priority, run_at, max_attempts, dedup_key, created_at, owner)"
+" SELECT u.*, $10, $11 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::jsonb[],"
 "                           $6::integer[], $7::timestamptz[], $8::integer[], $9::text[]) AS u";
 
 static SPIPlanPtr
@@ -73,7 +73,7 @@ insert_plan(bool dedup, bool whole_rows)
 	{
 		Oid			types[NCOLS] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
 			JSONBARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-		TIMESTAMPTZOID};
+		TIMESTAMPTZOID, REGROLEOID};
 
 		*plan = queue_prepare_saved(psprintf("%s%s RETURNING %s", insert_head,
 											 dedup ? " ON CONFLICT (queue, dedup_key)"
@@ -321,6 +321,7 @@ synchub_enqueue_many(PG_FUNCTION_ARGS)
 	values[7] = PointerGetDatum(make_array(a.max_attempts, NULL, a.n, INT4OID));
 	values[8] = PointerGetDatum(make_array(a.dedup_key, a.dedup_null, a.n, TEXTOID));
 	values[9] = TimestampTzGetDatum(now);
+	values[10] = ObjectIdGetDatum(GetUserId());
 
 	for (int i = 0; i < a.n && !has_dedup; i++)
 		has_dedup = !a.dedup_null[i];
