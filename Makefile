@@ -30,9 +30,6 @@ PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
 EXTRA_CLEAN = sql/synchub--$(EXTVERSION).sql results output_iso tmp_check tmp_check_regress tmp_check_iso log regression.diffs regression.out
 
-# JIT bitcode is not built: the extension gains nothing from inlining.
-with_llvm = no
-
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

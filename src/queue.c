@@ -46,7 +46,7 @@
 #define JOB_NATTS		22
 
 static SPIPlanPtr claim_plan = NULL;
-static SPIPlanPtr finish_plan = NULL;
+static SPIPlanPtr finish_plans[2];	/* [notify]: rows back only to notify */
 
 /*
  * The ids go through an array, not a join: a generic plan of a join with a
@@ -81,8 +81,7 @@ static const char *finish_sql =
 "        d.run_at, d.attempts, d.max_attempts, NULL, d.dedup_key, d.records_processed,"
 "        d.records_total, d.checkpoint, coalesce($2, d.result), d.last_error, d.created_at,"
 "        d.started_at, $4, d.worker, d.owner"
-"   FROM d"
-" RETURNING *";
+"   FROM d";
 
 /*
  * Prepare and keep a statement with a generic plan: the statements are
@@ -178,12 +177,14 @@ finish_jobs(ArrayType *ids, int32 attempt, Jsonb *result)
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	int			rc;
+	SPIPlanPtr *plan = &finish_plans[synchub_notify ? 1 : 0];
 
-	if (finish_plan == NULL)
+	if (*plan == NULL)
 	{
 		Oid			types[4] = {INT8ARRAYOID, JSONBOID, INT4OID, TIMESTAMPTZOID};
 
-		finish_plan = queue_prepare_saved(finish_sql, 4, types);
+		*plan = queue_prepare_saved(synchub_notify ? psprintf("%s RETURNING *", finish_sql) : finish_sql,
+									4, types);
 	}
 	values[0] = PointerGetDatum(ids);
 	values[1] = result ? JsonbPGetDatum(result) : (Datum) 0;
@@ -192,12 +193,13 @@ finish_jobs(ArrayType *ids, int32 attempt, Jsonb *result)
 	nulls[2] = attempt > 0 ? ' ' : 'n';
 	values[3] = TimestampTzGetDatum(GetCurrentTimestamp());
 
-	rc = SPI_execute_plan(finish_plan, values, nulls, false, 0);
-	if (rc != SPI_OK_INSERT_RETURNING)
+	rc = SPI_execute_plan(*plan, values, nulls, false, 0);
+	if (rc != (synchub_notify ? SPI_OK_INSERT_RETURNING : SPI_OK_INSERT))
 		elog(ERROR, "could not complete jobs: %s", SPI_result_code_string(rc));
 
-	for (uint64 i = 0; i < SPI_processed; i++)
-		queue_notify_row(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+	if (synchub_notify)
+		for (uint64 i = 0; i < SPI_processed; i++)
+			queue_notify_row(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
 	return SPI_processed;
 }
 

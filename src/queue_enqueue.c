@@ -32,7 +32,7 @@
 #include "synchub.h"
 #include "worker_control.h"
 
-#define NCOLS 10
+#define NCOLS 11
 
 typedef struct JobArrays
 {
@@ -50,16 +50,39 @@ typedef struct JobArrays
 	bool	   *dedup_null;
 } JobArrays;
 
-static SPIPlanPtr insert_plan = NULL;
+/*
+ * Four variants of the insert, prepared on first use: ON CONFLICT only when
+ * the batch has dedup keys (a speculative insertion costs an extra WAL
+ * record per row), and whole rows back only when they are to be notified.
+ */
+static SPIPlanPtr insert_plans[2][2];
 static SPIPlanPtr holder_plan = NULL;
 
-static const char *insert_sql =
+static const char *insert_head =
 "INSERT INTO synchub.job_queue AS q"
-"  (id, queue, kind, integration_id, payload, priority, run_at, max_attempts, dedup_key, created_at)"
-" SELECT u.*, $10 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::jsonb[],"
-"                           $6::integer[], $7::timestamptz[], $8::integer[], $9::text[]) AS u"
-" ON CONFLICT (queue, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING"
-" RETURNING q.*";
+"  (id, queue, kind, integration_id, payload, priority, run_at, max_attempts, dedup_key, created_at, owner)"
+" SELECT u.*, $10, $11 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::jsonb[],"
+"                           $6::integer[], $7::timestamptz[], $8::integer[], $9::text[]) AS u";
+
+static SPIPlanPtr
+insert_plan(bool dedup, bool whole_rows)
+{
+	SPIPlanPtr *plan = &insert_plans[dedup][whole_rows];
+
+	if (*plan == NULL)
+	{
+		Oid			types[NCOLS] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
+			JSONBARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		TIMESTAMPTZOID, REGROLEOID};
+
+		*plan = queue_prepare_saved(psprintf("%s%s RETURNING %s", insert_head,
+											 dedup ? " ON CONFLICT (queue, dedup_key)"
+											 " WHERE dedup_key IS NOT NULL DO NOTHING" : "",
+											 whole_rows ? "q.*" : "q.id"),
+									NCOLS, types);
+	}
+	return *plan;
+}
 
 static const char *holder_sql =
 "SELECT id FROM synchub.job_queue WHERE queue = $1 AND dedup_key = $2";
@@ -248,6 +271,7 @@ synchub_enqueue_many(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum		values[NCOLS];
 	Datum		empty;
+	bool		has_dedup = false;
 	int			rc;
 
 	if (PG_ARGISNULL(0) || !JB_ROOT_IS_ARRAY(PG_GETARG_JSONB_P(0)) ||
@@ -287,14 +311,6 @@ synchub_enqueue_many(PG_FUNCTION_ARGS)
 		a.id[i] = Int64GetDatum(nextval_internal(seq, true));
 
 	SPI_connect();
-	if (insert_plan == NULL)
-	{
-		Oid			types[NCOLS] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
-			JSONBARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-		TIMESTAMPTZOID};
-
-		insert_plan = queue_prepare_saved(insert_sql, NCOLS, types);
-	}
 	values[0] = PointerGetDatum(make_array(a.id, NULL, a.n, INT8OID));
 	values[1] = PointerGetDatum(make_array(a.queue, NULL, a.n, TEXTOID));
 	values[2] = PointerGetDatum(make_array(a.kind, NULL, a.n, TEXTOID));
@@ -305,8 +321,11 @@ synchub_enqueue_many(PG_FUNCTION_ARGS)
 	values[7] = PointerGetDatum(make_array(a.max_attempts, NULL, a.n, INT4OID));
 	values[8] = PointerGetDatum(make_array(a.dedup_key, a.dedup_null, a.n, TEXTOID));
 	values[9] = TimestampTzGetDatum(now);
+	values[10] = ObjectIdGetDatum(GetUserId());
 
-	rc = SPI_execute_plan(insert_plan, values, NULL, false, 0);
+	for (int i = 0; i < a.n && !has_dedup; i++)
+		has_dedup = !a.dedup_null[i];
+	rc = SPI_execute_plan(insert_plan(has_dedup, synchub_notify), values, NULL, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not enqueue jobs: %s", SPI_result_code_string(rc));
 
@@ -317,7 +336,8 @@ synchub_enqueue_many(PG_FUNCTION_ARGS)
 		bool		isnull;
 
 		inserted[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		queue_notify_row(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+		if (synchub_notify)
+			queue_notify_row(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
 	}
 	qsort(inserted, ninserted, sizeof(int64), cmp_int64);
 	for (int i = 0; i < a.n; i++)
