@@ -55,6 +55,7 @@
 
 #include "compat.h"
 #include "http_job.h"
+#include "queue.h"
 #include "metrics.h"
 #include "sync_job.h"
 #include "synchub.h"
@@ -102,21 +103,25 @@ enum
 
 static const char *const statements[NSTATEMENTS] = {
 	/* STMT_CLAIM: $1 max jobs, $2 worker, $3 keys that refuse requests now */
-	"WITH c AS ("
-	"  SELECT q.id FROM synchub.job_queue q"
-	"   WHERE q.queue = 'synchub' AND q.state = 'pending' AND q.run_at <= clock_timestamp()"
-	"     AND (q.kind = 'http' OR (q.kind IN ('full_import', 'incremental_sync')"
-	"          AND NOT EXISTS (SELECT FROM synchub.integrations i WHERE i.id = q.integration_id"
-	"                  AND (i.status = 'disabled' OR (i.status = 'paused'"
-	"                       AND coalesce(i.paused_until > clock_timestamp(), true))))))"
-	"     AND (cardinality($3) = 0 OR synchub._job_rate_key(q.kind, q.payload, q.integration_id) <> ALL ($3))"
-	"   ORDER BY q.priority, q.run_at, q.id LIMIT $1 FOR UPDATE SKIP LOCKED),"
-	" u AS ("
+	/*
+	 * The ids go through an array, not a join: a generic plan of a join
+	 * with a LIMIT sub-select hashes the whole queue on every claim.
+	 */
+	"WITH u AS ("
 	"  UPDATE synchub.job_queue q"
 	"     SET state = 'running', attempts = q.attempts + 1,"
 	"         lease_until = clock_timestamp() + interval '" CppAsString2(LEASE_S) " s',"
 	"         started_at = clock_timestamp(), worker = $2"
-	"    FROM c WHERE q.id = c.id RETURNING q.*)"
+	"   WHERE q.id = ANY (ARRAY("
+	"  SELECT c.id FROM synchub.job_queue c"
+	"   WHERE c.queue = 'synchub' AND c.state = 'pending' AND c.run_at <= clock_timestamp()"
+	"     AND (c.kind = 'http' OR (c.kind IN ('full_import', 'incremental_sync')"
+	"          AND NOT EXISTS (SELECT FROM synchub.integrations i WHERE i.id = c.integration_id"
+	"                  AND (i.status = 'disabled' OR (i.status = 'paused'"
+	"                       AND coalesce(i.paused_until > clock_timestamp(), true))))))"
+	"     AND (cardinality($3) = 0 OR synchub._job_rate_key(c.kind, c.payload, c.integration_id) <> ALL ($3))"
+	"   ORDER BY c.priority, c.run_at, c.id LIMIT $1 FOR UPDATE SKIP LOCKED))"
+	"  RETURNING q.*)"
 	" SELECT u.id, u.attempts, u.max_attempts, u.kind, u.payload,"
 	"        synchub._job_rate_key(u.kind, u.payload, u.integration_id),"
 	"        synchub._notify_job(ROW(u.*)::synchub.job_queue) IS NULL,"
@@ -136,7 +141,7 @@ static const char *const statements[NSTATEMENTS] = {
 	"              d.records_total, d.checkpoint, d.new_result, d.last_error, d.created_at,"
 	"              d.started_at, clock_timestamp(), d.worker, d.owner"
 	"         FROM d RETURNING *)"
-	" SELECT synchub._notify_job(ROW(i.*)::synchub.job_queue) FROM i",
+	" SELECT * FROM i",
 	/* STMT_FAIL: id, error, retryable, attempt */
 	"SELECT synchub.fail($1, $2, $3, $4)",
 	/* STMT_RESCHEDULE: id, attempt, delay seconds, note; not an attempt */
@@ -484,6 +489,8 @@ record_succeeded(void)
 	values[1] = PointerGetDatum(construct_array(attempts, n, INT4OID, 4, true, TYPALIGN_INT));
 	values[2] = PointerGetDatum(construct_array(results, n, JSONBOID, -1, false, TYPALIGN_INT));
 	execute(STMT_COMPLETE, values, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		queue_notify_row(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
 }
 
 /* Commit the outcomes of the finished jobs and free them. */
