@@ -42,7 +42,9 @@ SELECT id, date_trunc('hour', now(), 'UTC') - interval '26 hours', synchub.sketc
 SELECT synchub._sync_finish(id, 'failed', NULL, 'GET http://127.0.0.1:9/x: HTTP 400') FROM ids WHERE name = 'sh_sf';
 SELECT name, last_sync_status, last_error, requests, rate_limited, errors,
        CASE name WHEN 'sh_hs' THEN p95_latency_ms BETWEEN 93 AND 97
-                 WHEN 'sh_pd' THEN p95_latency_ms BETWEEN 19 AND 21 END AS p95_ok
+                 WHEN 'sh_pd' THEN p95_latency_ms BETWEEN 19 AND 21 END AS p95_ok,
+       CASE name WHEN 'sh_hs' THEN p50_latency_ms BETWEEN 49 AND 51
+                 WHEN 'sh_pd' THEN p50_latency_ms BETWEEN 19 AND 21 END AS p50_ok
   FROM synchub.integration_health h JOIN ids USING (name) ORDER BY name;
 
 -- A role sees the integrations of the roles it is a member of.

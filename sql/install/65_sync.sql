@@ -35,7 +35,7 @@ COMMENT ON VIEW synchub._worker_rate_limits IS
     'internal: the rate windows of every key the worker limits (per_ms: window length in milliseconds)';
 
 -- One row per integration the caller may see (member of its owner role).
--- The counts and the p95 cover the last 24 hours (the current UTC hour and
+-- The counts and the p50/p95 cover the last 24 hours (the current UTC hour and
 -- the 24 before it, from synchub.api_latency).
 CREATE VIEW synchub.integration_health AS
     SELECT i.id, i.name, i.provider, i.status, i.status_reason, i.paused_until,
@@ -44,18 +44,19 @@ CREATE VIEW synchub.integration_health AS
            coalesce(l.requests, 0) AS requests,
            coalesce(l.rate_limited, 0) AS rate_limited,
            coalesce(l.errors, 0) AS errors,
-           l.p95_latency_ms
+           round(synchub.quantile(l.latency, 0.5)::numeric, 1) AS p50_latency_ms,
+           round(synchub.quantile(l.latency, 0.95)::numeric, 1) AS p95_latency_ms
       FROM synchub.integrations i
       LEFT JOIN synchub.sync_state s ON s.integration_id = i.id
       LEFT JOIN synchub._circuits() c ON c.key = 'integration:' || i.id
       LEFT JOIN LATERAL (
           SELECT sum(a.requests)::bigint AS requests, sum(a.rate_limited)::bigint AS rate_limited,
                  sum(a.errors)::bigint AS errors,
-                 round(synchub.quantile(synchub.sketch_merge(a.latency), 0.95)::numeric, 1) AS p95_latency_ms
+                 synchub.sketch_merge(a.latency) AS latency
             FROM synchub.api_latency a
            WHERE a.integration_id = i.id
              AND a.hour >= date_trunc('hour', now(), 'UTC') - interval '24 hours') l ON true
      WHERE pg_catalog.pg_has_role(i.owner, 'USAGE');
 REVOKE ALL ON synchub.integration_health FROM PUBLIC;
 COMMENT ON VIEW synchub.integration_health IS
-    'per integration: status, last sync, circuit of its rate key, requests, rate-limited and failed calls and p95 latency over the last 24 hours';
+    'per integration: status, last sync, circuit of its rate key, requests, rate-limited and failed calls and p50/p95 latency over the last 24 hours';
