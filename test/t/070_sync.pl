@@ -11,8 +11,6 @@ use FindBin;
 use lib $FindBin::RealBin;
 
 use File::Temp qw(tempdir);
-use HTTP::Tiny;
-use IPC::Run;
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -22,42 +20,17 @@ use Test::More;
 my $N = 5000;
 my $dir = tempdir(CLEANUP => 1);
 my $json = JSON::PP->new->canonical;
-my $http = HTTP::Tiny->new(timeout => 30);
 my @providers = qw(hubspot salesforce pipedrive);
 my %page_size = (hubspot => 100, salesforce => 2000, pipedrive => 500);
 
-my (%port, @servers);
-for my $p (@providers)
-{
-	push @servers, IPC::Run::start(
-		[ 'python3', 'test/mock/crm.py', '--provider', $p, '--contacts', $N, '--seed', '3',
-		  '--port', '0', '--port-file', "$dir/$p.port" ],
-		'>', "$dir/$p.out", '2>&1');
-}
-for my $p (@providers)
-{
-	for (1 .. 300)
-	{
-		last if -s "$dir/$p.port";
-		select(undef, undef, undef, 0.05);
-	}
-	($port{$p}) = slurp_file("$dir/$p.port") =~ /(\d+)/;
-	ok($port{$p}, "$p mock listens");
-}
+my ($ports, $servers) = start_crm_mocks($dir, $N, 3, @providers);
+my %port = %$ports;
+my @servers = @$servers;
 
 my $node = synchub_node('sync', "restart_after_crash = on\nlog_statement = none\n");
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
-sub mock
-{
-	my ($p, $method, $path, $body) = @_;
-	my $r = $http->request($method, "http://127.0.0.1:$port{$p}$path",
-		defined $body
-		? { content => $json->encode($body), headers => { 'content-type' => 'application/json' } }
-		: {});
-	die "mock $method $path: $r->{status}" unless $r->{success};
-	return decode_json($r->{content});
-}
+sub mock { my $p = shift; return crm_request($port{$p}, @_); }
 
 # Wait for a job to finish; returns "state|attempts|records_processed|records_total".
 sub wait_job

@@ -12,10 +12,12 @@ use HTTP::Tiny;
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use Test::More;
 use Time::HiRes qw(usleep);
+use IPC::Run;
 
 our @EXPORT = qw(synchub_node start_mock stop_mock mock_get mock_post
-  wait_for_worker worker_pid enqueue_http wait_finished);
+  wait_for_worker worker_pid enqueue_http wait_finished start_crm_mocks crm_request);
 
 # A started node with synchub preloaded and created in database postgres.
 sub synchub_node
@@ -122,6 +124,46 @@ sub wait_finished
 	local $PostgreSQL::Test::Utils::timeout_default = $timeout if $timeout;
 	return $node->poll_query_until($db,
 		"SELECT count(*) = 0 FROM synchub.job_queue WHERE queue = 'synchub'");
+}
+
+# One mock CRM server (test/mock/crm.py) per provider, each seeded with
+# $contacts contacts for token "test-token"; returns ({provider => port},
+# [IPC::Run handles]) once every server listens.
+sub start_crm_mocks
+{
+	my ($dir, $contacts, $seed, @providers) = @_;
+	my (%port, @servers);
+	for my $p (@providers)
+	{
+		push @servers, IPC::Run::start(
+			[ 'python3', 'test/mock/crm.py', '--provider', $p, '--contacts', $contacts, '--seed', $seed,
+			  '--port', '0', '--port-file', "$dir/$p.port" ],
+			'>', "$dir/$p.out", '2>&1');
+	}
+	for my $p (@providers)
+	{
+		for (1 .. 300)
+		{
+			last if -s "$dir/$p.port";
+			usleep(50_000);
+		}
+		($port{$p}) = slurp_file("$dir/$p.port") =~ /(\d+)/;
+		ok($port{$p}, "$p mock listens");
+	}
+	return (\%port, \@servers);
+}
+
+# A JSON request to a mock CRM on $port; returns the decoded answer.
+sub crm_request
+{
+	my ($port, $method, $path, $body) = @_;
+	my $r = HTTP::Tiny->new(timeout => 30)->request($method, "http://127.0.0.1:$port$path",
+		defined $body
+		? { content => JSON::PP->new->canonical->encode($body),
+			headers => { 'content-type' => 'application/json' } }
+		: {});
+	die "mock $method $path: $r->{status}" unless $r->{success};
+	return decode_json($r->{content});
 }
 
 1;
