@@ -1,6 +1,8 @@
 -- Integrations: create_integration and its option checks, sync() and its
 -- job, schedule() and the worker's _due_schedules().
 \i test/regress_setup.sql
+-- The worker stays away from the jobs enqueued here.
+SELECT synchub.stop_worker() IS NOT NULL AS worker_stopped;
 SET synchub.notify = off;
 CREATE SCHEMA connectors_it;
 CREATE TABLE connectors_it.people (
@@ -77,6 +79,7 @@ SELECT options FROM synchub.integrations WHERE name = 'it_hs';
 -- sync(): one unfinished job per integration and mode, on queue synchub.
 SELECT synchub.sync('it_hs') = synchub.sync('it_hs', 'incremental') AS same_job;
 SELECT synchub.sync('it_hs', 'full') <> synchub.sync('it_hs') AS other_job;
+UPDATE synchub.integrations SET options = options || '{"export": true}' WHERE name = 'it_hs';
 SELECT synchub.sync('it_hs', 'export') > 0 AS export_job;
 SELECT i.name, j.kind, j.queue, j.payload, j.state,
        j.dedup_key = format('integration:%s:%s', i.id, j.payload->>'mode') AS dedup_key_ok
@@ -157,3 +160,4 @@ DELETE FROM synchub.job_queue WHERE integration_id IN (SELECT id FROM synchub.in
 DELETE FROM synchub.integrations WHERE name LIKE 'it\_%';
 DELETE FROM synchub.providers WHERE name = 'it_fullonly';
 DROP SCHEMA connectors_it CASCADE;
+SELECT synchub.start_worker() IS NOT NULL AS worker_started;

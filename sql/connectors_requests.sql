@@ -296,7 +296,7 @@ SELECT (synchub._provider_parse_page('pipedrive', 'full', pg_temp.ck('rq_pd', 'f
 SELECT pg_temp.err($$SELECT synchub._provider_parse_page('zoho', 'full', '{}', 200, '{}', '{}')$$);
 SELECT pg_temp.err($$SELECT synchub._provider_parse_page('hubspot', 'full', NULL, 200, '{}', '{}')$$);
 SELECT pg_temp.err($$SELECT synchub._provider_parse_page('hubspot', 'incremental', '{"mode": "full", "phase": 0}', 200, '{}', '{}')$$);
-SELECT pg_temp.err(format('SELECT synchub._provider_next_request(%s, %L)', pg_temp.iid('rq_hs'), 'export'));
+SELECT pg_temp.err(format('SELECT synchub._provider_next_request(%s, %L)', pg_temp.iid('rq_hs'), 'archive'));
 SELECT pg_temp.err($$SELECT synchub._provider_next_request(-1, 'full')$$);
 SELECT pg_temp.err(format('SELECT synchub._provider_map_rows(%s, %L)', pg_temp.iid('rq_hs'), '{}'));
 SELECT pg_temp.err($$SELECT synchub._provider_map_rows(-1, '[]')$$);

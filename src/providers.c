@@ -172,6 +172,8 @@ providers_next_request(int64 integration_id, const char *mode, Jsonb *checkpoint
 	req = query_jsonb("SELECT synchub._provider_next_request($1, $2, $3)", 3, types, values, nulls, caller);
 	SPI_finish();
 
+	if (member(&req->root, "done") != NULL)
+		return req;				/* an export with nothing left: no request */
 	auth = member(&req->root, "auth");
 	if (auth == NULL || auth->type != jbvBinary)
 		elog(ERROR, "request plan has no auth");

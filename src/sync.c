@@ -123,7 +123,8 @@ sync_parse_page(int64 integration_id, const char *provider, const char *mode,
 		"         || coalesce(': ' || (p->'error'->>'message'), ''),"
 		"       coalesce((p->'error'->>'refresh')::boolean, false),"
 		"       (p->'error'->>'wait_ms')::float8,"
-		"       CASE WHEN NOT p ? 'error' THEN synchub._provider_map_rows($3, p->'records') END,"
+		"       CASE WHEN p ? 'error' THEN NULL WHEN $2 = 'export' THEN p->'results'"
+		"            ELSE synchub._provider_map_rows($3, p->'records') END,"
 		"       p->'checkpoint', coalesce((p->>'done')::boolean, false),"
 		"       (p->>'records_total')::bigint, coalesce((p->'checkpoint'->>'read')::bigint, 0),"
 		"       p->'bookmark'"
@@ -169,6 +170,32 @@ sync_store_rows(Oid target, int64 job_id, int64 integration_id, Jsonb *rows, Ups
 	counts->updated += c.updated;
 	counts->unchanged += c.unchanged;
 	counts->rejected += c.rejected;
+}
+
+/*
+ * Store the per-record results of an export write (synchub._export_apply):
+ * the page's checkpoint and count become those it returns.
+ */
+void
+sync_export_apply(int64 job_id, int64 integration_id, Jsonb *results, SyncPage *page)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			types[4] = {INT8OID, INT8OID, JSONBOID, JSONBOID};
+	Datum		values[4];
+	HeapTuple	tup;
+	bool		isnull;
+
+	values[0] = Int64GetDatum(integration_id);
+	values[1] = Int64GetDatum(job_id);
+	values[2] = JsonbPGetDatum(page->checkpoint);
+	values[3] = JsonbPGetDatum(results);
+	SPI_connect();
+	run("SELECT c, (c->>'read')::bigint FROM synchub._export_apply($1, $2, $3, $4) c",
+		4, types, values, NULL, true);
+	tup = SPI_tuptable->vals[0];
+	page->checkpoint = copy_jsonb(tup, SPI_tuptable->tupdesc, 1, caller);
+	page->read = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+	SPI_finish();
 }
 
 /* synchub.progress() with the page's counts and checkpoint (it NOTIFYs). */

@@ -16,6 +16,10 @@
  *                        request (true: the job stays in flight) or end
  *                        with an outcome.
  *
+ * An export run writes instead of reading: each request sends a batch of
+ * captured rows, and its step stores the per-record results
+ * (sync_export_apply); it ends when the planner has nothing left to send.
+ *
  * The credential is added by providers_next_request() and lives only in
  * the request context until curl has copied it.  Each request after the
  * first takes a token from the integration's rate key; when none is left
@@ -31,6 +35,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -45,7 +50,7 @@
 
 typedef struct SyncJob
 {
-	const char *mode;			/* "full" or "incremental" */
+	const char *mode;			/* "full", "incremental" or "export" */
 	char	   *provider;
 	Oid			target;
 	Jsonb	   *ck;				/* where the next request starts; NULL: run start */
@@ -67,7 +72,8 @@ typedef bool (*SyncAction) (SynchubJob *job, SynchubOutcome *out);
 bool
 sync_job_kind(const char *kind)
 {
-	return strcmp(kind, "full_import") == 0 || strcmp(kind, "incremental_sync") == 0;
+	return strcmp(kind, "full_import") == 0 || strcmp(kind, "incremental_sync") == 0 ||
+		strcmp(kind, "export") == 0;
 }
 
 static JsonbValue *
@@ -106,6 +112,35 @@ submit(SynchubJob *job, SynchubOutcome *out, Jsonb *request)
 	return ok;
 }
 
+/* A number in the checkpoint (0 when absent). */
+static int64
+ck_count(Jsonb *ck, const char *key)
+{
+	JsonbValue *v = member(ck, key);
+
+	return v && v->type == jbvNumeric
+		? DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric))) : 0;
+}
+
+/*
+ * An export run sent everything: its counts are in the checkpoint
+ * (inserted: records the provider created, updated: the others).
+ */
+static bool
+finished(SynchubJob *job, SynchubOutcome *out, Jsonb *ck)
+{
+	UpsertCounts c;
+
+	memset(&c, 0, sizeof(c));
+	c.inserted = ck_count(ck, "created");
+	c.updated = ck_count(ck, "updated");
+	c.rejected = ck_count(ck, "rejected");
+	sync_finish(job->integration_id, "succeeded", NULL, NULL);
+	sync_complete(job->id, job->attempt, &c, ck_count(ck, "read"));
+	out->kind = SYNCHUB_RECORDED;
+	return false;
+}
+
 /* Plan the next request from the checkpoint and submit it. */
 static bool
 plan_and_submit(SynchubJob *job, SynchubOutcome *out, bool acquire)
@@ -129,6 +164,12 @@ plan_and_submit(SynchubJob *job, SynchubOutcome *out, bool acquire)
 	old = MemoryContextSwitchTo(s->req_cxt);
 	req = providers_next_request(job->integration_id, s->mode, s->ck);
 	s->req_ck = member_jsonb(req, "checkpoint");
+	if (member(req, "done") != NULL)
+	{
+		/* an export with nothing left to send */
+		MemoryContextSwitchTo(old);
+		return finished(job, out, s->req_ck);
+	}
 	ok = submit(job, out, req);
 	MemoryContextSwitchTo(old);
 	return ok;
@@ -190,7 +231,8 @@ sync_job_start(SynchubJob *job, SynchubOutcome *out)
 	SyncJob    *s = palloc0(sizeof(SyncJob));
 
 	job->sync = s;
-	s->mode = strcmp(job->kind, "full_import") == 0 ? "full" : "incremental";
+	s->mode = strcmp(job->kind, "full_import") == 0 ? "full"
+		: strcmp(job->kind, "export") == 0 ? "export" : "incremental";
 	s->ck = job->checkpoint;
 	s->req_cxt = AllocSetContextCreate(job->cxt, "synchub sync request", ALLOCSET_DEFAULT_SIZES);
 	if (job->integration_id == 0)
@@ -294,7 +336,9 @@ step(SynchubJob *job, SynchubOutcome *out)
 	sync_parse_page(job->integration_id, s->provider, s->mode, s->req_ck, s->response, &page);
 	if (page.error_class == NULL)
 	{
-		if (page.rows)
+		if (page.rows && strcmp(s->mode, "export") == 0)
+			sync_export_apply(job->id, job->integration_id, page.rows, &page);
+		else if (page.rows)
 			sync_store_rows(s->target, job->id, job->integration_id, page.rows, &s->counts);
 		sync_progress(job->id, job->attempt, &page);
 		if (page.done)

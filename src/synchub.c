@@ -30,6 +30,7 @@ PG_MODULE_MAGIC;
 bool		synchub_notify = true;
 int			synchub_retry_base_delay = 10;
 int			synchub_retry_max_delay = 3600;
+static bool synchub_capture_changes = true;
 
 void		_PG_init(void);
 
@@ -62,6 +63,15 @@ define_queue_settings(void)
 							PGC_USERSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("synchub.capture_changes",
+							 "Queues changed rows of exporting integrations for export.",
+							 "Off, writes to target tables are not exported (the worker's own writes never are).",
+							 &synchub_capture_changes,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 }
 
 void

@@ -19,7 +19,7 @@
  * expired and synchub.reap() returns them to pending (dead on the last
  * attempt), attempt counted.  Lease expiry stays the fallback.
  *
- * A sync job (full_import, incremental_sync; sync_job.c) is a sequence of
+ * A sync job (full_import, incremental_sync, export; sync_job.c) is a sequence of
  * requests: when its response arrives, step_pages() gives it one short
  * transaction to store the page and plan the next request, which puts it
  * back in flight, until it ends with an outcome like any other job.  The
@@ -115,7 +115,7 @@ static const char *const statements[NSTATEMENTS] = {
 	"   WHERE q.id = ANY (ARRAY("
 	"  SELECT c.id FROM synchub.job_queue c"
 	"   WHERE c.queue = 'synchub' AND c.state = 'pending' AND c.run_at <= clock_timestamp()"
-	"     AND (c.kind = 'http' OR (c.kind IN ('full_import', 'incremental_sync')"
+	"     AND (c.kind = 'http' OR (c.kind IN ('full_import', 'incremental_sync', 'export')"
 	"          AND NOT EXISTS (SELECT FROM synchub.integrations i WHERE i.id = c.integration_id"
 	"                  AND (i.status = 'disabled' OR (i.status = 'paused'"
 	"                       AND coalesce(i.paused_until > clock_timestamp(), true))))))"
@@ -688,6 +688,8 @@ synchub_worker_main(Datum arg)
 	before_shmem_exit(worker_detach, 0);
 
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	/* what the worker writes came from the provider: never export it back */
+	SetConfigOption("synchub.capture_changes", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	snprintf(worker_name, sizeof(worker_name), "synchub:%u:%d", dboid, (int) MyProcPid);
 	jobs_cxt = AllocSetContextCreate(TopMemoryContext, "synchub worker jobs", ALLOCSET_DEFAULT_SIZES);
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "synchub worker loop", ALLOCSET_DEFAULT_SIZES);

@@ -316,26 +316,53 @@ BEGIN
     -- write: the export endpoint
     IF s ? 'write' THEN
         PERFORM synchub._spec_keys(provider, 'write', s->'write',
-            ARRAY['method', 'path', 'max_batch', 'body', 'record', 'result'],
-            ARRAY['method', 'path', 'max_batch', 'result']);
+            ARRAY['method', 'path', 'max_batch', 'body', 'record', 'key', 'key_field',
+                  'update_method', 'update_path', 'result'],
+            ARRAY['method', 'path', 'max_batch', 'record', 'result']);
         PERFORM synchub._spec_enum(provider, 'write.method', s #> '{write,method}', ARRAY['POST', 'PATCH', 'PUT']);
-        IF jsonb_typeof(s #> '{write,path}') IS DISTINCT FROM 'string' OR s #>> '{write,path}' !~ '^/[^?#\s]*$' THEN
-            PERFORM synchub._spec_fail(provider, 'write.path', 'must be a string starting with "/" without a query string');
-        END IF;
+        FOR k IN SELECT unnest(ARRAY['path', 'update_path']) LOOP
+            IF s->'write' ? k AND (jsonb_typeof(s #> ARRAY['write', k]) <> 'string'
+                                   OR s #>> ARRAY['write', k] !~ '^/[^?#\s]*$') THEN
+                PERFORM synchub._spec_fail(provider, 'write.' || k, 'must be a string starting with "/" without a query string');
+            END IF;
+        END LOOP;
         PERFORM synchub._spec_int(provider, 'write.max_batch', s #> '{write,max_batch}', 1, 10000);
         IF s #> '{write}' ? 'body' AND jsonb_typeof(s #> '{write,body}') <> 'object' THEN
             PERFORM synchub._spec_fail(provider, 'write.body', 'must be a JSON object template');
         END IF;
-        IF s #> '{write}' ? 'record' AND jsonb_typeof(s #> '{write,record}') <> 'object' THEN
+        IF (s #>> '{write,max_batch}')::integer > 1 AND position('"{records}"' IN coalesce(s #>> '{write,body}', '')) = 0 THEN
+            PERFORM synchub._spec_fail(provider, 'write.body', 'must hold "{records}" when max_batch is above 1');
+        END IF;
+        IF jsonb_typeof(s #> '{write,record}') <> 'object' THEN
             PERFORM synchub._spec_fail(provider, 'write.record', 'must be a JSON object template');
+        END IF;
+        FOR k IN SELECT unnest(ARRAY['key', 'key_field']) LOOP
+            IF s->'write' ? k AND jsonb_typeof(s #> ARRAY['write', k]) <> 'string' THEN
+                PERFORM synchub._spec_fail(provider, 'write.' || k, 'must be a template string such as "{email}"');
+            END IF;
+        END LOOP;
+        IF s #> '{write}' ? 'update_method' THEN
+            PERFORM synchub._spec_enum(provider, 'write.update_method', s #> '{write,update_method}', ARRAY['POST', 'PATCH', 'PUT']);
+        END IF;
+        IF (s #> '{write}' ? 'update_method') <> (s #> '{write}' ? 'update_path') THEN
+            PERFORM synchub._spec_fail(provider, 'write.update_path', 'and write.update_method go together');
+        END IF;
+        IF s #> '{write}' ? 'update_path' AND (s #>> '{write,max_batch}')::integer <> 1 THEN
+            PERFORM synchub._spec_fail(provider, 'write.update_path', 'needs max_batch 1');
         END IF;
         e := s #> '{write,result}';
         PERFORM synchub._spec_keys(provider, 'write.result', e,
-            ARRAY['style', 'results', 'errors', 'success', 'id', 'message', 'key'], ARRAY['style']);
+            ARRAY['style', 'results', 'errors', 'success', 'id', 'message', 'key', 'result_key'], ARRAY['style']);
         PERFORM synchub._spec_enum(provider, 'write.result.style', e->'style', ARRAY['in_order', 'errors_by_key', 'single']);
-        FOR k IN SELECT unnest(ARRAY['results', 'errors', 'success', 'id', 'message', 'key']) LOOP
+        FOR k IN SELECT unnest(ARRAY['results', 'errors', 'success', 'id', 'message', 'key', 'result_key']) LOOP
             PERFORM synchub._spec_path(provider, 'write.result.' || k, e->k, true);
         END LOOP;
+        IF e->>'style' = 'errors_by_key' AND NOT (e ? 'key' AND e ? 'result_key' AND s #> '{write}' ? 'key') THEN
+            PERFORM synchub._spec_fail(provider, 'write.result', 'with style errors_by_key needs key and result_key, and write.key');
+        END IF;
+        IF e->>'style' = 'single' AND (s #>> '{write,max_batch}')::integer <> 1 THEN
+            PERFORM synchub._spec_fail(provider, 'write.result.style', 'single needs max_batch 1');
+        END IF;
     END IF;
 
     -- rate_limit: the account's documented windows and the headers that report it

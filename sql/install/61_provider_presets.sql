@@ -64,9 +64,12 @@ INSERT INTO synchub.providers (name, spec) VALUES
   "write": {
     "method": "POST", "path": "/crm/v3/objects/contacts/batch/upsert", "max_batch": 100,
     "body": {"inputs": "{records}"},
-    "record": {"id": "{email}", "idProperty": "email", "properties": "{properties}"},
+    "key": "{email}", "key_field": "id",
+    "record": {"idProperty": "email",
+               "properties": {"email": "{email}", "firstname": "{first_name}", "lastname": "{last_name}",
+                              "company": "{company}", "phone": "{phone}"}},
     "result": {"style": "errors_by_key", "results": "results", "errors": "errors",
-               "key": "context.ids[0]", "id": "id", "message": "message"}
+               "key": "context.ids[0]", "result_key": "properties.email", "id": "id", "message": "message"}
   },
   "rate_limit": {
     "windows": [{"requests": 100, "per_seconds": 10}],
@@ -111,9 +114,10 @@ $json$),
     "method": "PATCH", "path": "/services/data/v60.0/composite/sobjects/Contact/{external_id_field}",
     "max_batch": 200,
     "body": {"allOrNone": false, "records": "{records}"},
-    "record": {"attributes": {"type": "Contact"}},
-    "result": {"style": "in_order", "success": "success", "id": "id", "errors": "errors",
-               "message": "errors[0].message"}
+    "key": "{external_id}", "key_field": "{external_id_field}",
+    "record": {"attributes": {"type": "Contact"}, "Email": "{email}", "FirstName": "{first_name}",
+               "LastName": "{last_name}", "Phone": "{phone}"},
+    "result": {"style": "in_order", "success": "success", "id": "id", "message": "errors[0].message"}
   },
   "rate_limit": {"windows": [], "headers": {"usage": "sforce-limit-info", "retry_after": "retry-after"}},
   "errors": {"message": "[0].message", "code": "[0].errorCode",
@@ -150,6 +154,10 @@ $json$),
   "incremental": {"lookback_seconds": 2},
   "write": {
     "method": "POST", "path": "/api/v2/persons", "max_batch": 1,
+    "update_method": "PATCH", "update_path": "/api/v2/persons/{external_id}",
+    "record": {"name": "{first_name} {last_name}",
+               "emails": [{"value": "{email}", "primary": true}],
+               "phones": [{"value": "{phone}", "primary": true}]},
     "result": {"style": "single", "success": "success", "id": "data.id", "message": "error"}
   },
   "rate_limit": {

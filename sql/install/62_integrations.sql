@@ -76,8 +76,9 @@ COMMENT ON TABLE synchub.schedules IS 'recurring syncs; the worker enqueues the 
 SELECT pg_catalog.pg_extension_config_dump('synchub.schedules', '');
 
 CREATE TABLE synchub.contacts (
+    id                bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     integration_id    bigint      NOT NULL REFERENCES synchub.integrations (id) ON DELETE CASCADE,
-    external_id       text        NOT NULL,
+    external_id       text,       -- NULL: created here, not exported yet
     email             text,
     first_name        text,
     last_name         text,
@@ -87,12 +88,13 @@ CREATE TABLE synchub.contacts (
     remote_updated_at timestamptz,
     synced_at         timestamptz NOT NULL DEFAULT now(),
     archived          boolean     NOT NULL DEFAULT false,
-    PRIMARY KEY (integration_id, external_id)
+    CONSTRAINT contacts_external_key UNIQUE (integration_id, external_id)
 );
 REVOKE ALL ON synchub.contacts FROM PUBLIC;
 CREATE INDEX contacts_updated_idx ON synchub.contacts (integration_id, remote_updated_at);
 COMMENT ON TABLE synchub.contacts IS 'default target table of a sync: one row per provider contact';
 SELECT pg_catalog.pg_extension_config_dump('synchub.contacts', '');
+SELECT pg_catalog.pg_extension_config_dump('synchub.contacts_id_seq', '');
 
 -- A role sees the schedules, sync state and contacts of the integrations it
 -- sees (row-level security on synchub.integrations applies inside the
@@ -173,8 +175,8 @@ BEGIN
     END IF;
     FOR k IN SELECT jsonb_object_keys(o) LOOP
         IF k NOT IN ('target', 'field_map', 'page_size', 'rate_limit', 'timeout_ms', 'properties',
-                     'lookback_seconds', 'external_id_field') THEN
-            PERFORM synchub._options_fail(k, 'Known options are target, field_map, page_size, rate_limit, timeout_ms, properties, lookback_seconds, external_id_field.');
+                     'lookback_seconds', 'external_id_field', 'export', 'write_key') THEN
+            PERFORM synchub._options_fail(k, 'Known options are target, field_map, page_size, rate_limit, timeout_ms, properties, lookback_seconds, external_id_field, export, write_key.');
         END IF;
     END LOOP;
 
@@ -255,6 +257,15 @@ BEGIN
             OR o->>'external_id_field' !~ '^[A-Za-z0-9_]+$') THEN
         PERFORM synchub._options_fail('external_id_field', 'It must be a provider field name (letters, digits and "_").');
     END IF;
+    IF o ? 'export' AND jsonb_typeof(o->'export') <> 'boolean' THEN
+        PERFORM synchub._options_fail('export', 'It must be true or false.');
+    END IF;
+    IF (o->>'export')::boolean AND NOT spec ? 'write' THEN
+        PERFORM synchub._options_fail('export', format('Provider "%s" has no write endpoint.', provider), '0A000');
+    END IF;
+    IF o ? 'write_key' AND (jsonb_typeof(o->'write_key') <> 'string' OR o->>'write_key' !~ '\{[a-z_][a-z0-9_]*\}') THEN
+        PERFORM synchub._options_fail('write_key', 'It must be a template naming target columns, such as "{email}".');
+    END IF;
     RETURN o;
 END
 $$;
@@ -283,6 +294,9 @@ CREATE FUNCTION synchub._integrations_check() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     NEW.options := synchub._options_check(NEW.provider, NEW.options);
+    IF (NEW.options->>'export')::boolean THEN
+        PERFORM synchub._export_install(coalesce(NEW.options->>'target', 'synchub.contacts')::regclass);
+    END IF;
     RETURN NEW;
 END
 $$;
@@ -374,6 +388,12 @@ BEGIN
         RAISE EXCEPTION 'the provider of this integration does not support mode "%"', mode
             USING ERRCODE = 'feature_not_supported';
     END IF;
+    IF mode = 'export' AND NOT EXISTS (SELECT FROM synchub.integrations i
+                                        WHERE i.id = integration_id AND i.options @> '{"export": true}') THEN
+        RAISE EXCEPTION 'export is not enabled for this integration'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Set the option "export" to true: from then on changes to its rows are captured for export.';
+    END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION synchub._check_mode(text, bigint) FROM PUBLIC;
@@ -434,11 +454,15 @@ DECLARE
     s   record;
     job bigint;
 BEGIN
+    -- Pauses that have run out end here (the worker calls this every poll).
+    UPDATE synchub.integrations i
+       SET status = 'active', status_reason = NULL, paused_until = NULL, updated_at = now()
+     WHERE i.status = 'paused' AND i.paused_until <= at;
     FOR s IN
         SELECT sc.integration_id, sc.mode, sc.every, sc.next_run_at
           FROM synchub.schedules sc JOIN synchub.integrations i ON i.id = sc.integration_id
          WHERE sc.next_run_at <= at
-           AND (i.status = 'active' OR (i.status = 'paused' AND i.paused_until <= at))
+           AND i.status = 'active'
          ORDER BY sc.next_run_at
            FOR UPDATE OF sc SKIP LOCKED
     LOOP

@@ -133,6 +133,41 @@ COMMENT ON FUNCTION synchub._template(jsonb, jsonb) IS 'internal: fill a request
 -- Planner
 -------------------------------------------------------------------------------
 
+-- A planned request as the worker takes it: the credential's place (a
+-- "[redacted]" placeholder in a header or the query), the timeout, the
+-- integration's rate windows and the checkpoint planned with it.
+CREATE FUNCTION synchub._provider_envelope(spec jsonb, options jsonb, method text, url text, headers jsonb,
+                                           body jsonb, request_rate_limit jsonb, checkpoint jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    h jsonb := headers;
+    u text := url;
+BEGIN
+    CASE spec #>> '{auth,style}'
+    WHEN 'bearer' THEN
+        h := h || jsonb_build_object('Authorization', 'Bearer [redacted]');
+    WHEN 'header' THEN
+        h := h || jsonb_build_object(spec #>> '{auth,name}', '[redacted]');
+    ELSE
+        u := u || CASE WHEN u ~ '\?' THEN '&' ELSE '?' END || (spec #>> '{auth,name}') || '=[redacted]';
+    END CASE;
+    RETURN jsonb_build_object(
+        'method', method, 'url', u, 'headers', h, 'body', body,
+        'timeout_ms', coalesce((options->>'timeout_ms')::integer, 30000),
+        'rate_limit', coalesce(options->'rate_limit', spec #> '{rate_limit,windows}'),
+        'request_rate_limit', request_rate_limit,
+        'auth', jsonb_build_object(
+            'style', spec #>> '{auth,style}',
+            'name', CASE WHEN spec #>> '{auth,style}' = 'bearer' THEN 'Authorization' ELSE spec #>> '{auth,name}' END,
+            'credential', CASE jsonb_typeof(spec #> '{auth,credential}') WHEN 'string'
+                               THEN jsonb_build_array(spec #> '{auth,credential}') ELSE spec #> '{auth,credential}' END),
+        'checkpoint', checkpoint);
+END
+$$;
+REVOKE ALL ON FUNCTION synchub._provider_envelope(jsonb, jsonb, text, text, jsonb, jsonb, jsonb, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION synchub._provider_envelope(jsonb, jsonb, text, text, jsonb, jsonb, jsonb, jsonb) IS
+    'internal: a planned provider request with the credential''s place redacted, timeout, rate windows and checkpoint';
+
 -- The next request of a sync run.  Pure: everything comes in as arguments.
 -- checkpoint NULL (or of another mode) starts a run; bookmark is the
 -- integration's stored {"since", "since_id"}.  The credential is a
@@ -228,26 +263,7 @@ BEGIN
         END IF;
     END IF;
 
-    CASE spec #>> '{auth,style}'
-    WHEN 'bearer' THEN
-        headers := headers || jsonb_build_object('Authorization', 'Bearer [redacted]');
-    WHEN 'header' THEN
-        headers := headers || jsonb_build_object(spec #>> '{auth,name}', '[redacted]');
-    ELSE
-        url := url || CASE WHEN url ~ '\?' THEN '&' ELSE '?' END || (spec #>> '{auth,name}') || '=[redacted]';
-    END CASE;
-
-    RETURN jsonb_build_object(
-        'method', method, 'url', url, 'headers', headers, 'body', body,
-        'timeout_ms', coalesce((options->>'timeout_ms')::integer, 30000),
-        'rate_limit', coalesce(options->'rate_limit', spec #> '{rate_limit,windows}'),
-        'request_rate_limit', r->'rate_limit',
-        'auth', jsonb_build_object(
-            'style', spec #>> '{auth,style}',
-            'name', CASE WHEN spec #>> '{auth,style}' = 'bearer' THEN 'Authorization' ELSE spec #>> '{auth,name}' END,
-            'credential', CASE jsonb_typeof(spec #> '{auth,credential}') WHEN 'string'
-                               THEN jsonb_build_array(spec #> '{auth,credential}') ELSE spec #> '{auth,credential}' END),
-        'checkpoint', ck);
+    RETURN synchub._provider_envelope(spec, options, method, url, headers, body, r->'rate_limit', ck);
 END
 $$;
 REVOKE ALL ON FUNCTION synchub._provider_plan(jsonb, text, jsonb, text, jsonb, jsonb, timestamptz) FROM PUBLIC;
@@ -255,12 +271,15 @@ COMMENT ON FUNCTION synchub._provider_plan(jsonb, text, jsonb, text, jsonb, json
     'internal: the next HTTP request of a sync run from a provider spec (credential redacted)';
 
 CREATE FUNCTION synchub._provider_next_request(integration_id bigint, mode text, checkpoint jsonb DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     i synchub.integrations;
     s jsonb;
     b jsonb;
 BEGIN
+    IF mode = 'export' THEN
+        RETURN synchub._export_plan(integration_id, checkpoint);
+    END IF;
     i := synchub._integration_row(integration_id);
     SELECT p.spec INTO s FROM synchub.providers p WHERE p.name = i.provider;
     SELECT st.bookmark INTO b FROM synchub.sync_state st WHERE st.integration_id = i.id;
@@ -398,6 +417,9 @@ DECLARE
     err     jsonb;
 BEGIN
     SELECT p.spec INTO spec FROM synchub.providers p WHERE p.name = provider;
+    IF mode = 'export' THEN
+        RETURN synchub._export_parse(spec, checkpoint, status, headers, body);
+    END IF;
     IF spec IS NULL THEN
         RAISE EXCEPTION 'provider "%" does not exist', provider
             USING ERRCODE = 'undefined_object';

@@ -38,6 +38,20 @@ CONF
 	return $node;
 }
 
+# Mock servers started here; whatever is left of them when the test ends
+# (even by dying) is stopped, so none outlives its test.
+my @started;
+
+END
+{
+	local $?;
+	for my $h (@started)
+	{
+		if (ref $h) { eval { $h->kill_kill(grace => 2) }; }
+		else { kill 'TERM', $h; waitpid($h, 0); }
+	}
+}
+
 # Start the mock; returns { pid, port, url, dir }.
 sub start_mock
 {
@@ -52,6 +66,7 @@ sub start_mock
 		exec('python3', $script, '--port', '0', '--port-file', "$dir/port")
 		  or die "exec: $!";
 	}
+	push @started, $pid;
 	for (1 .. 300)
 	{
 		last if -s "$dir/port";
@@ -68,6 +83,7 @@ sub stop_mock
 	my ($mock) = @_;
 	kill 'TERM', $mock->{pid};
 	waitpid($mock->{pid}, 0);
+	@started = grep { !(!ref $_ && $_ == $mock->{pid}) } @started;
 }
 
 sub mock_get
@@ -139,6 +155,7 @@ sub start_crm_mocks
 			[ 'python3', 'test/mock/crm.py', '--provider', $p, '--contacts', $contacts, '--seed', $seed,
 			  '--port', '0', '--port-file', "$dir/$p.port" ],
 			'>', "$dir/$p.out", '2>&1');
+		push @started, $servers[-1];
 	}
 	for my $p (@providers)
 	{
