@@ -237,15 +237,30 @@ synchub_ratelimit_configure(const char *key, int nwindows, const int *limits, co
 			same = e->w[i].limit == limits[i] && e->w[i].per_ms == per_ms[i];
 		if (!same)
 		{
+			/*
+			 * New windows start with the requests the old ones still held,
+			 * counted as made now: a change of budget is no burst.
+			 */
+			int64		now_ms = ms_of(GetCurrentTimestamp());
+			uint64		recent = 0;
+
+			for (int i = 0; i < e->nwindows; i++)
+			{
+				advance(&e->w[i], now_ms);
+				recent = Max(recent, window_sum(&e->w[i]));
+			}
 			memset(e->w, 0, sizeof(e->w));
 			e->nwindows = nwindows;
 			for (int i = 0; i < nwindows; i++)
 			{
 				int64		stretched = per_ms[i] + Max(50, per_ms[i] / 20);
+				RlWindow   *w = &e->w[i];
 
-				e->w[i].limit = limits[i];
-				e->w[i].per_ms = per_ms[i];
-				e->w[i].slot_ms = Max(1, (stretched + RL_SLOTS - 2) / (RL_SLOTS - 1));
+				w->limit = limits[i];
+				w->per_ms = per_ms[i];
+				w->slot_ms = Max(1, (stretched + RL_SLOTS - 2) / (RL_SLOTS - 1));
+				w->last_slot = now_ms / w->slot_ms;
+				w->counts[w->last_slot % RL_SLOTS] = (uint32) Min(recent, PG_UINT32_MAX);
 			}
 		}
 		e->configured = true;

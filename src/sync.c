@@ -164,6 +164,7 @@ sync_store_rows(Oid target, int64 job_id, int64 integration_id, Jsonb *rows, Ups
 	opts.has_integration_id = true;
 	opts.integration_id = integration_id;
 	opts.external_id_path = "external_id";
+	opts.touch_column = "synced_at";
 	memset(&c, 0, sizeof(c));
 	upsert_records(target, rows, keys, 2, NULL, &opts, &c);
 	counts->inserted += c.inserted;
@@ -198,13 +199,19 @@ sync_export_apply(int64 job_id, int64 integration_id, Jsonb *results, SyncPage *
 	SPI_finish();
 }
 
-/* synchub.progress() with the page's counts and checkpoint (it NOTIFYs). */
+/*
+ * synchub.progress() with the page's counts and checkpoint (it NOTIFYs);
+ * with counts, the checkpoint keeps the run's counts so far under "counts"
+ * for an attempt that resumes from it.
+ */
 void
-sync_progress(int64 job_id, int32 attempt, const SyncPage *page)
+sync_progress(int64 job_id, int32 attempt, const SyncPage *page, const UpsertCounts *counts)
 {
-	Oid			types[5] = {INT8OID, INT8OID, INT8OID, JSONBOID, INT4OID};
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', page->has_total ? ' ' : 'n', ' ', ' '};
+	Oid			types[9] = {INT8OID, INT8OID, INT8OID, JSONBOID, INT4OID,
+	INT8OID, INT8OID, INT8OID, INT8OID};
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', page->has_total ? ' ' : 'n', ' ', ' ',
+		counts ? ' ' : 'n', counts ? ' ' : 'n', counts ? ' ' : 'n', counts ? ' ' : 'n'};
 	bool		isnull;
 
 	values[0] = Int64GetDatum(job_id);
@@ -212,8 +219,15 @@ sync_progress(int64 job_id, int32 attempt, const SyncPage *page)
 	values[2] = Int64GetDatum(page->total);
 	values[3] = JsonbPGetDatum(page->checkpoint);
 	values[4] = Int32GetDatum(attempt);
+	values[5] = Int64GetDatum(counts ? counts->inserted : 0);
+	values[6] = Int64GetDatum(counts ? counts->updated : 0);
+	values[7] = Int64GetDatum(counts ? counts->unchanged : 0);
+	values[8] = Int64GetDatum(counts ? counts->rejected : 0);
 	SPI_connect();
-	run("SELECT synchub.progress($1, $2, $3, $4, $5)", 5, types, values, nulls, true);
+	run("SELECT synchub.progress($1, $2, $3,"
+		"  CASE WHEN $6 IS NULL THEN $4 ELSE $4 || jsonb_build_object('counts', jsonb_build_object("
+		"    'inserted', $6, 'updated', $7, 'unchanged', $8, 'rejected', $9)) END, $5)",
+		9, types, values, nulls, true);
 	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 		elog(ERROR, "job %lld is no longer running this attempt", (long long) job_id);
 	SPI_finish();

@@ -37,7 +37,8 @@ extern void sync_parse_page(int64 integration_id, const char *provider, const ch
 extern void sync_store_rows(Oid target, int64 job_id, int64 integration_id, Jsonb *rows,
 							UpsertCounts *counts);
 extern void sync_export_apply(int64 job_id, int64 integration_id, Jsonb *results, SyncPage *page);
-extern void sync_progress(int64 job_id, int32 attempt, const SyncPage *page);
+extern void sync_progress(int64 job_id, int32 attempt, const SyncPage *page,
+						  const UpsertCounts *counts);
 extern void sync_finish(int64 integration_id, const char *status, Jsonb *bookmark, const char *error);
 extern void sync_complete(int64 job_id, int32 attempt, const UpsertCounts *counts, int64 read);
 extern void sync_pause(int64 integration_id, double seconds, const char *reason);

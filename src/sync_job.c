@@ -229,11 +229,18 @@ bool
 sync_job_start(SynchubJob *job, SynchubOutcome *out)
 {
 	SyncJob    *s = palloc0(sizeof(SyncJob));
+	Jsonb	   *counts;
 
 	job->sync = s;
 	s->mode = strcmp(job->kind, "full_import") == 0 ? "full"
 		: strcmp(job->kind, "export") == 0 ? "export" : "incremental";
 	s->ck = job->checkpoint;
+	/* a resumed run goes on counting from where its checkpoint left off */
+	counts = member_jsonb(job->checkpoint, "counts");
+	s->counts.inserted = ck_count(counts, "inserted");
+	s->counts.updated = ck_count(counts, "updated");
+	s->counts.unchanged = ck_count(counts, "unchanged");
+	s->counts.rejected = ck_count(counts, "rejected");
 	s->req_cxt = AllocSetContextCreate(job->cxt, "synchub sync request", ALLOCSET_DEFAULT_SIZES);
 	if (job->integration_id == 0)
 	{
@@ -322,6 +329,7 @@ static bool
 step(SynchubJob *job, SynchubOutcome *out)
 {
 	SyncJob    *s = job->sync;
+	bool		export = strcmp(s->mode, "export") == 0;
 	SyncPage	page;
 	char	   *message;
 	MemoryContext old;
@@ -336,11 +344,11 @@ step(SynchubJob *job, SynchubOutcome *out)
 	sync_parse_page(job->integration_id, s->provider, s->mode, s->req_ck, s->response, &page);
 	if (page.error_class == NULL)
 	{
-		if (page.rows && strcmp(s->mode, "export") == 0)
+		if (page.rows && export)
 			sync_export_apply(job->id, job->integration_id, page.rows, &page);
 		else if (page.rows)
 			sync_store_rows(s->target, job->id, job->integration_id, page.rows, &s->counts);
-		sync_progress(job->id, job->attempt, &page);
+		sync_progress(job->id, job->attempt, &page, export ? NULL : &s->counts);
 		if (page.done)
 		{
 			sync_finish(job->integration_id, "succeeded", page.bookmark, NULL);
@@ -381,7 +389,7 @@ step(SynchubJob *job, SynchubOutcome *out)
 	if (strcmp(page.error_class, "restart") == 0)
 	{
 		page.has_total = false;
-		sync_progress(job->id, job->attempt, &page);
+		sync_progress(job->id, job->attempt, &page, export ? NULL : &s->counts);
 		keep_checkpoint(job, page.checkpoint);
 		return plan_and_submit(job, out, true);
 	}

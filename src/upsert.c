@@ -420,6 +420,8 @@ upsert_records(Oid target, Jsonb *records, char **key_columns, int nkeys,
 	if (!OidIsValid(run.target.rowarraytype))
 		elog(ERROR, "no array type for the row type of \"%s\"", RelationGetRelationName(rel));
 	upsert_map_columns(&run.target, key_columns, nkeys, field_map);
+	if (opts->touch_column != NULL && get_attnum(target, opts->touch_column) > 0)
+		run.target.touch = pstrdup(quote_identifier(opts->touch_column));
 	if (opts->external_id_path != NULL)
 	{
 		upsert_path_parse(opts->external_id_path, &run.external_id, "option \"external_id_path\"");

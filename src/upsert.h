@@ -32,6 +32,8 @@ typedef struct UpsertOptions
 	int64		integration_id; /* recorded in synchub.rejects */
 	char	   *external_id_path;	/* JSON path of the record's external id,
 									 * recorded in synchub.rejects; or NULL */
+	char	   *touch_column;	/* set to now() when a row is updated (not
+								 * compared), if the target has it; or NULL */
 } UpsertOptions;
 
 typedef struct UpsertCounts

@@ -150,11 +150,13 @@ append_conflict_clause(StringInfo buf, UpsertTarget *t, Bitmapset *present)
 	{
 		const char *name = quote_identifier(t->cols[c].name);
 
-		if (t->cols[c].key_pos >= 0)
+		if (t->cols[c].key_pos >= 0 || (t->touch && strcmp(name, t->touch) == 0))
 			continue;
 		appendStringInfo(buf, "%s%s = EXCLUDED.%s", first ? "" : ", ", name, name);
 		first = false;
 	}
+	if (t->touch)
+		appendStringInfo(buf, "%s%s = now()", first ? "" : ", ", t->touch);
 	appendStringInfo(buf, " WHERE %s", changed.data);
 }
 

@@ -85,6 +85,7 @@ typedef struct UpsertTarget
 	UpsertColumn *cols;			/* mapped columns, in attribute order */
 	int			nkeys;
 	int		   *keycols;		/* indexes into cols, in key_columns order */
+	char	   *touch;			/* quoted column set to now() on update, or NULL */
 } UpsertTarget;
 
 /* A record ready to be written. */

@@ -60,6 +60,7 @@
 #include "sync_job.h"
 #include "synchub.h"
 #include "worker.h"
+#include "worker_limits.h"
 #include "worker_shmem.h"
 
 #define WAIT_SLICE_MS		100
@@ -338,39 +339,6 @@ recover_orphans(Oid dboid)
 	end_xact();
 }
 
-/* Read synchub.rate_limits into the rate limiter (in a transaction). */
-static void
-load_rate_limits(void)
-{
-	int			limits[4];
-	int			per_ms[4];
-	int			n = 0;
-	char	   *key = NULL;
-
-	if (SPI_execute("SELECT key, requests, per_ms FROM synchub._worker_rate_limits ORDER BY key, per_ms",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read synchub.rate_limits");
-	for (uint64 i = 0; i <= SPI_processed; i++)
-	{
-		char	   *k = i < SPI_processed ? SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1) : NULL;
-		bool		isnull;
-
-		if (key && (k == NULL || strcmp(k, key) != 0))
-		{
-			synchub_ratelimit_configure(key, n, limits, per_ms);
-			n = 0;
-		}
-		key = k;
-		if (k && n < lengthof(limits))
-		{
-			limits[n] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-			per_ms[n] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
-			n++;
-		}
-	}
-	synchub_ratelimit_configure_done();
-}
-
 /* synchub_ratelimit_blocked_keys() as a text[] */
 static Datum
 blocked_keys(TimestampTz now)
@@ -398,7 +366,7 @@ claim_and_start(int n)
 	begin_xact("synchub worker: claiming jobs");
 	if (now >= next_config)
 	{
-		load_rate_limits();
+		worker_limits_load();
 		next_config = TimestampTzPlusMilliseconds(now, 1000);
 	}
 	values[0] = Int32GetDatum(n);
@@ -430,6 +398,12 @@ claim_and_start(int n)
 		f->job.integration_id = isnull ? 0 : DatumGetInt64(value);
 		value = SPI_getbinval(tup, desc, 9, &isnull);
 		f->job.checkpoint = isnull ? NULL : DatumGetJsonbPCopy(value);
+		if (f->job.rate_key && f->job.integration_id != 0 && !worker_limits_known(f->job.rate_key))
+		{
+			/* an integration created since the last load: its budget first */
+			worker_limits_load();
+			next_config = TimestampTzPlusMilliseconds(now, 1000);
+		}
 		if (f->job.rate_key && !synchub_ratelimit_acquire(f->job.rate_key, now, &wait_ms))
 		{
 			/* the key is full: back to pending, no attempt used */
