@@ -214,6 +214,9 @@ for my $n (@names)
 {
 	is(job_row($job->{$n}), "succeeded|1|$acct{$n}{contacts}|$acct{$n}{iid}",
 		"full: $n succeeded in one attempt with its $acct{$n}{contacts} records");
+	# the result counts the whole run, across the waits for the budget
+	is(sql("SELECT result->>'inserted' FROM synchub.jobs WHERE id = $job->{$n}"), $acct{$n}{contacts},
+		"full: $n result counts all $acct{$n}{contacts} inserted rows");
 }
 check_tables('full');
 check_budgets('full');
@@ -277,7 +280,7 @@ for my $n (sort keys %change)
 my $expected = join(',', sort @expected);
 mock($_, 'POST', '/_mock/reset') for @providers;
 
-sql("CREATE TABLE snap AS SELECT integration_id, external_id, xmin::text AS x,
+sql("CREATE TABLE snap AS SELECT integration_id, external_id, xmin::text AS x, synced_at,
 	md5(row($COLS, properties)::text) AS h FROM synchub.contacts");
 
 $job = sync_all('incremental');
@@ -300,6 +303,9 @@ is(sql("SELECT $key FROM synchub.contacts c JOIN snap s USING (integration_id, e
 	$expected, 'incremental: no other row was written');
 is(sql("SELECT $key FROM synchub.contacts WHERE first_name = 'Zed'"), $expected,
 	'incremental: the changed records carry the new name');
+is(sql("SELECT $key FROM synchub.contacts c JOIN snap s USING (integration_id, external_id)
+	WHERE c.synced_at > s.synced_at"),
+	$expected, 'incremental: synced_at moved for exactly the rows written');
 
 $node->stop;
 $_->kill_kill for @servers;
