@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "ratelimit.h"
 #include "synchub.h"
+#include "upsert.h"
 #include "worker.h"
 #include "worker_control.h"
 #include "worker_shmem.h"
@@ -79,6 +80,7 @@ _PG_init(void)
 {
 	define_queue_settings();
 	metrics_define_settings();
+	upsert_planner_init();
 	synchub_worker_define_settings();
 	synchub_shmem_init();
 	synchub_ratelimit_init();

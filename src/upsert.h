@@ -44,6 +44,9 @@ typedef struct UpsertCounts
 	int64		rejected;
 } UpsertCounts;
 
+/* Installs the planner hook of src/upsert_planner.c (from _PG_init). */
+extern void upsert_planner_init(void);
+
 /* Defaults for every option. */
 extern void upsert_default_options(UpsertOptions *opts);
 

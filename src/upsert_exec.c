@@ -51,7 +51,7 @@
 static UpsertPlan *plan_for(UpsertRun *run, Bitmapset *present);
 static char *build_statement(UpsertTarget *t, Bitmapset *present);
 static void check_privileges(SPIPlanPtr plan);
-static void build_generic_plan(SPIPlanPtr plan);
+static void build_generic_plan(UpsertTarget *t, SPIPlanPtr plan);
 static bool is_record_error(ErrorData *edata);
 static void exec_piece(UpsertRun *run, UpsertPlan *plan, UpsertRow **rows, int n);
 
@@ -237,25 +237,34 @@ check_privileges(SPIPlanPtr plan)
 }
 
 /*
- * Builds the generic plan now, with sequential and bitmap scans off: the
- * NOT EXISTS probe runs once per record and must be a plain index scan on
- * the key's unique index, whatever the statistics of a table that may just
- * have been loaded say.  The settings are restored at once; they do not
+ * Builds the generic plan now, with sequential and bitmap scans off and
+ * only the key's unique index in sight (upsert_planner.c): the NOT EXISTS
+ * probe runs once per record and must be a plain index scan on that index,
+ * whatever the statistics of a table that may just have been loaded say.  The settings are restored at once; they do not
  * reach triggers or anything else the statement runs.
  */
 static void
-build_generic_plan(SPIPlanPtr plan)
+build_generic_plan(UpsertTarget *t, SPIPlanPtr plan)
 {
 	int			nest = NewGUCNestLevel();
-	CachedPlan *cplan;
 
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	cplan = SPI_plan_get_cached_plan(plan);
-	if (cplan != NULL)
-		ReleaseCachedPlan(cplan, NULL);
+	upsert_planner_set(t);
+	PG_TRY();
+	{
+		CachedPlan *cplan = SPI_plan_get_cached_plan(plan);
+
+		if (cplan != NULL)
+			ReleaseCachedPlan(cplan, NULL);
+	}
+	PG_FINALLY();
+	{
+		upsert_planner_set(NULL);
+	}
+	PG_END_TRY();
 	AtEOXact_GUC(true, nest);
 }
 
@@ -286,7 +295,7 @@ plan_for(UpsertRun *run, Bitmapset *present)
 	if (p->plan == NULL)
 		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
 	check_privileges(p->plan);
-	build_generic_plan(p->plan);
+	build_generic_plan(&run->target, p->plan);
 	run->plans = lappend(run->plans, p);
 	MemoryContextSwitchTo(old);
 	return p;
@@ -378,8 +387,11 @@ exec_piece(UpsertRun *run, UpsertPlan *plan, UpsertRow **rows, int n)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		int			rc = SPI_execute_plan(plan->plan, &arg, NULL, false, 0);
+		int			rc;
 
+		upsert_planner_set(&run->target);	/* a replan sees the key's index only */
+		rc = SPI_execute_plan(plan->plan, &arg, NULL, false, 0);
+		upsert_planner_set(NULL);
 		if (rc != SPI_OK_INSERT_RETURNING && rc != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 		returned = SPI_processed;
@@ -396,6 +408,7 @@ exec_piece(UpsertRun *run, UpsertPlan *plan, UpsertRow **rows, int n)
 	}
 	PG_CATCH();
 	{
+		upsert_planner_set(NULL);
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();

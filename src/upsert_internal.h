@@ -133,6 +133,7 @@ extern void upsert_check_strict(UpsertTarget *t, JsonbContainer *record,
 typedef void (*UpsertStep) (UpsertRun *run, int item, void *arg);
 extern void upsert_guarded_loop(UpsertRun *run, int n, UpsertStep fn, void *arg);
 extern void upsert_exec_rows(UpsertRun *run, UpsertRow *rows, int nrows);
+extern void upsert_planner_set(const UpsertTarget *t);
 
 /* upsert.c */
 extern void upsert_reject(UpsertRun *run, int index, ErrorData *edata);
