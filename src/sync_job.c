@@ -141,6 +141,26 @@ finished(SynchubJob *job, SynchubOutcome *out, Jsonb *ck)
 	return false;
 }
 
+/*
+ * A request with its own windows (request_rate_limit) also takes a token
+ * of the key "<integration key>:<request name>"; false, with the wait,
+ * when that key refuses.
+ */
+static bool
+request_window(SynchubJob *job, Jsonb *req, long *wait_ms)
+{
+	JsonbValue *own = member(req, "request_rate_limit");
+	JsonbValue *name = member(job->sync->req_ck, "request");
+	char	   *key;
+
+	*wait_ms = 0;
+	if (own == NULL || own->type == jbvNull || name == NULL || name->type != jbvString ||
+		job->rate_key == NULL)
+		return true;
+	key = psprintf("%s:%.*s", job->rate_key, name->val.string.len, name->val.string.val);
+	return synchub_ratelimit_acquire(key, GetCurrentTimestamp(), wait_ms);
+}
+
 /* Plan the next request from the checkpoint and submit it. */
 static bool
 plan_and_submit(SynchubJob *job, SynchubOutcome *out, bool acquire)
@@ -169,6 +189,16 @@ plan_and_submit(SynchubJob *job, SynchubOutcome *out, bool acquire)
 		/* an export with nothing left to send */
 		MemoryContextSwitchTo(old);
 		return finished(job, out, s->req_ck);
+	}
+	if (!request_window(job, req, &wait_ms))
+	{
+		/* the request's own window is full (HubSpot search): later */
+		explicit_bzero(req, VARSIZE(req));
+		MemoryContextSwitchTo(old);
+		out->kind = SYNCHUB_RESCHEDULE;
+		out->delay_s = wait_ms / 1000.0;
+		out->error = NULL;
+		return false;
 	}
 	ok = submit(job, out, req);
 	MemoryContextSwitchTo(old);

@@ -375,6 +375,16 @@ claim_and_start(int n)
 	execute(STMT_CLAIM, values, NULL);
 	got = SPI_processed;
 	claimed = SPI_tuptable;		/* starting a job may run SPI itself */
+	if (got > 0)
+	{
+		/*
+		 * Starting the jobs reads with the active snapshot: one taken now
+		 * sees all the claim saw (an integration committed after this
+		 * transaction began, with the job that syncs it).
+		 */
+		PopActiveSnapshot();
+		PushActiveSnapshot(GetTransactionSnapshot());
+	}
 	for (uint64 i = 0; i < got; i++)
 	{
 		HeapTuple	tup = claimed->vals[i];

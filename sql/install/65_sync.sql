@@ -29,10 +29,21 @@ CREATE VIEW synchub._worker_rate_limits AS
      CROSS JOIN LATERAL (SELECT coalesce(i.options->'rate_limit', p.spec #> '{rate_limit,windows}', '[]') AS rl) o
      CROSS JOIN LATERAL jsonb_array_elements(CASE jsonb_typeof(o.rl) WHEN 'array' THEN o.rl
                                                                     WHEN 'object' THEN jsonb_build_array(o.rl)
-                                                                    ELSE '[]' END) w;
+                                                                    ELSE '[]' END) w
+    UNION ALL
+    -- a request's own windows (HubSpot search: 5 per second), on top of the account's
+    SELECT 'integration:' || i.id || ':' || r.key, (w->>'requests')::integer,
+           greatest(1, round((w->>'per_seconds')::numeric * 1000))::integer
+      FROM synchub.integrations i
+      JOIN synchub.providers p ON p.name = i.provider
+     CROSS JOIN LATERAL jsonb_each(p.spec->'requests') r
+     CROSS JOIN LATERAL jsonb_array_elements(CASE jsonb_typeof(r.value->'rate_limit')
+                                             WHEN 'array' THEN r.value->'rate_limit'
+                                             WHEN 'object' THEN jsonb_build_array(r.value->'rate_limit')
+                                             ELSE '[]' END) w;
 REVOKE ALL ON synchub._worker_rate_limits FROM PUBLIC;
 COMMENT ON VIEW synchub._worker_rate_limits IS
-    'internal: the rate windows of every key the worker limits (per_ms: window length in milliseconds)';
+    'internal: the rate windows of every key the worker limits: rate_limits, integrations, and integration:<id>:<request> for requests with their own (per_ms: window length in milliseconds)';
 
 -- One row per integration the caller may see (member of its owner role).
 -- The counts and the p50/p95 cover the last 24 hours (the current UTC hour and

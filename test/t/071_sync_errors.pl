@@ -128,10 +128,34 @@ is(wait_job(sql("SELECT last_job_id FROM synchub.schedules WHERE integration_id 
 cmp_ok(sql("SELECT next_run_at > now() + interval '50 minutes' FROM synchub.schedules WHERE integration_id = $pd"), 'eq', 't',
 	'the next run is an interval later');
 
+# HubSpot's search has its own window (5 per second) on top of the
+# account's: an incremental run of many small search pages waits for it
+# instead of meeting 429 answers.
+mock('hubspot', 'POST', '/_mock/accounts', { token => 'search-token', contacts => $N, seed => 9 });
+my $hs5 = integration('hs5', 'hubspot', '{"token": "search-token"}', '{"page_size": 5}');
+is(wait_job(sql("SELECT synchub.sync('hs5', 'full')")), "succeeded|1|$N", 'hubspot: a full import for the search test');
+sleep 1;
+mock('hubspot', 'POST', '/_mock/update', { token => 'search-token', count => 40, fields => { firstname => 'Searched' } });
+mock('hubspot', 'POST', '/_mock/reset');
+$job = sql("SELECT synchub.sync('hs5', 'incremental')");
+like(wait_job($job), qr/^succeeded\|1\|/, 'hubspot: the incremental run of small search pages succeeded');
+my @search = grep { $_->{path} =~ m{/contacts/search$} } @{ mock('hubspot', 'GET', '/_mock/requests') };
+cmp_ok(scalar @search, '>=', 8, 'hubspot: it took ' . scalar(@search) . ' search requests');
+is(scalar(grep { ($_->{status} // 0) == 429 } @search), 0, 'hubspot: no search request was refused');
+my $most = 0;
+for my $i (0 .. $#search)
+{
+	my $k = grep { $_->{t} >= $search[$i]{t} && $_->{t} < $search[$i]{t} + 1 } @search;
+	$most = $k if $k > $most;
+}
+cmp_ok($most, '<=', 5, "hubspot: at most 5 search requests in any second ($most)");
+is(sql("SELECT count(*) FROM synchub.contacts WHERE integration_id = $hs5 AND first_name = 'Searched'"), 40,
+	'hubspot: every change arrived');
+
 my $log = slurp_file($node->logfile);
-unlike($log, qr/test-token|test-refresh|quota-token|dead-token/, 'no credential in the server log');
+unlike($log, qr/test-token|test-refresh|quota-token|dead-token|search-token/, 'no credential in the server log');
 unlike(sql("SELECT string_agg(concat_ws(' ', payload, checkpoint, result, last_error), ' ') FROM synchub.jobs"),
-	qr/test-token|test-refresh|quota-token|dead-token/, 'no credential in a job row');
+	qr/test-token|test-refresh|quota-token|dead-token|search-token/, 'no credential in a job row');
 
 $node->stop;
 $_->kill_kill for @servers;
