@@ -8,7 +8,7 @@
  * window is a sliding window kept as RL_SLOTS counters of 1/64 of the
  * window: a request is allowed when the counters that overlap the last
  * window sum to less than the limit.  Counting whole slots over-counts,
- * never under-counts, and the window is stretched by 5% (at least 50 ms)
+ * never under-counts, and the window is stretched by 10% (at least 250 ms)
  * so that network jitter cannot put more requests than the limit into any
  * window as the server sees it.
  *
@@ -253,7 +253,7 @@ synchub_ratelimit_configure(const char *key, int nwindows, const int *limits, co
 			e->nwindows = nwindows;
 			for (int i = 0; i < nwindows; i++)
 			{
-				int64		stretched = per_ms[i] + Max(50, per_ms[i] / 20);
+				int64		stretched = per_ms[i] + Max(250, per_ms[i] / 10);
 				RlWindow   *w = &e->w[i];
 
 				w->limit = limits[i];
