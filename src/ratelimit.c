@@ -387,6 +387,35 @@ synchub_ratelimit_acquire(const char *key, TimestampTz now, long *wait_ms)
 	return ok;
 }
 
+/*
+ * A request that took its place at "taken" leaves only now: count it now
+ * instead, so that the windows hold what the server will see (the jobs
+ * claimed together are sent only once their claim commits).
+ */
+void
+synchub_ratelimit_restamp(const char *key, TimestampTz taken, TimestampTz now)
+{
+	RlShared   *s = state();
+	RlEntry    *e;
+	int64		then_ms = ms_of(taken);
+	int64		now_ms = ms_of(now);
+
+	SpinLockAcquire(&s->mutex);
+	e = lookup(s, key, false, now);
+	for (int i = 0; e != NULL && i < e->nwindows; i++)
+	{
+		RlWindow   *w = &e->w[i];
+		int64		slot = then_ms / w->slot_ms;
+
+		advance(w, now_ms);
+		if (slot == w->last_slot || w->last_slot - slot >= RL_SLOTS || w->counts[slot % RL_SLOTS] == 0)
+			continue;
+		w->counts[slot % RL_SLOTS]--;
+		w->counts[w->last_slot % RL_SLOTS]++;
+	}
+	SpinLockRelease(&s->mutex);
+}
+
 /* What a response (or failure) says: throttling and the breaker. */
 void
 synchub_ratelimit_observe(const char *key, SynchubRateEvent event,

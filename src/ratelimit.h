@@ -28,6 +28,7 @@ extern void synchub_ratelimit_configure(const char *key, int nwindows,
 extern void synchub_ratelimit_configure_done(void);
 extern List *synchub_ratelimit_blocked_keys(TimestampTz now);
 extern bool synchub_ratelimit_acquire(const char *key, TimestampTz now, long *wait_ms);
+extern void synchub_ratelimit_restamp(const char *key, TimestampTz taken, TimestampTz now);
 extern void synchub_ratelimit_observe(const char *key, SynchubRateEvent event,
 									  TimestampTz blocked_until, TimestampTz now);
 

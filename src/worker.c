@@ -358,6 +358,8 @@ static int
 claim_and_start(int n)
 {
 	static TimestampTz next_config = 0;
+	List	   *started = NIL;
+	ListCell   *lc;
 	Datum		values[3];
 	uint64		got;
 	SPITupleTable *claimed;
@@ -428,12 +430,22 @@ claim_and_start(int n)
 			strlcpy(latest_kind, f->job.kind, sizeof(latest_kind));
 			dlist_push_tail(&inflight, &f->node);
 			ninflight++;
+			started = lappend(started, f);
 		}
 		else
 			dlist_push_tail(&finished, &f->node);
 		MemoryContextSwitchTo(old);
 	}
 	end_xact();
+	/* the requests leave now that the claim is committed */
+	foreach(lc, started)
+	{
+		InFlight   *f = (InFlight *) lfirst(lc);
+
+		if (f->job.rate_key)
+			synchub_ratelimit_restamp(f->job.rate_key, now, GetCurrentTimestamp());
+	}
+	list_free(started);
 	return (int) got;
 }
 
