@@ -20,8 +20,9 @@
  * attempt), attempt counted.  Lease expiry stays the fallback.
  *
  * A sync job (full_import, incremental_sync, export; sync_job.c) is a sequence of
- * requests: when its response arrives, step_pages() gives it one short
- * transaction to store the page and plan the next request, which puts it
+ * requests: when its response arrives, step_pages() stores the page and plans
+ * the next request in a short transaction (shared by the pages that arrived
+ * together, each in a subtransaction), which puts it
  * back in flight, until it ends with an outcome like any other job.  The
  * loop also runs due schedules every poll and the metric rollups every
  * synchub.rollup_interval.
@@ -65,6 +66,12 @@
 
 #define WAIT_SLICE_MS		100
 #define LEASE_S				300
+/*
+ * Pages whose responses arrived together are stored in one transaction (one
+ * WAL flush), each in a subtransaction of its own (sync_job.c): an error
+ * rolls back only its page.  Requests planned there leave after the commit.
+ */
+#define PAGES_PER_XACT	32
 #define LEASE_EXTEND_MS		60000
 #define REAP_MS				30000
 #define NSTATEMENTS			5
@@ -574,6 +581,7 @@ static void
 step_pages(void)
 {
 	dlist_mutable_iter it;
+	int			n = 0;
 
 	dlist_foreach_modify(it, &pages)
 	{
@@ -583,11 +591,23 @@ step_pages(void)
 		bool		more;
 
 		dlist_delete(it.cur);
-		begin_xact("synchub worker: storing a sync page");
+		if (n == 0)
+			begin_xact("synchub worker: storing sync pages");
+		else
+		{
+			/* each page sees what the pages before it in this transaction wrote */
+			CommandCounterIncrement();
+			PopActiveSnapshot();
+			PushActiveSnapshot(GetTransactionSnapshot());
+		}
 		old = MemoryContextSwitchTo(cxt);
 		more = sync_job_step(&f->job, &f->outcome);
 		MemoryContextSwitchTo(old);
-		end_xact();
+		if (++n == PAGES_PER_XACT)
+		{
+			end_xact();
+			n = 0;
+		}
 		if (more)
 		{
 			dlist_push_tail(&inflight, &f->node);
@@ -595,8 +615,10 @@ step_pages(void)
 		}
 		else
 			dlist_push_tail(&finished, &f->node);
-		CHECK_FOR_INTERRUPTS();
 	}
+	if (n > 0)
+		end_xact();
+	CHECK_FOR_INTERRUPTS();
 }
 
 static void
@@ -686,6 +708,12 @@ synchub_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	/* what the worker writes came from the provider: never export it back */
 	SetConfigOption("synchub.capture_changes", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	/*
+	 * Its statements are short and many: compiling one with JIT, or
+	 * starting parallel workers for it, costs more than running it.
+	 */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("max_parallel_workers_per_gather", "0", PGC_SUSET, PGC_S_OVERRIDE);
 	snprintf(worker_name, sizeof(worker_name), "synchub:%u:%d", dboid, (int) MyProcPid);
 	jobs_cxt = AllocSetContextCreate(TopMemoryContext, "synchub worker jobs", ALLOCSET_DEFAULT_SIZES);
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "synchub worker loop", ALLOCSET_DEFAULT_SIZES);

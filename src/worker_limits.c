@@ -10,7 +10,6 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
-#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
@@ -55,9 +54,6 @@ worker_limits_load(void)
 	int			n = 0;
 	char	   *key = NULL;
 
-	/* a few rows read every second: never worth parallel workers */
-	(void) set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
 	if (SPI_execute("SELECT key, requests, per_ms FROM synchub._worker_rate_limits"
 					" UNION ALL SELECT 'integration:' || id, NULL, NULL FROM synchub.integrations"
 					" ORDER BY 1, 3 NULLS LAST",

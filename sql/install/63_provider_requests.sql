@@ -526,6 +526,13 @@ COMMENT ON FUNCTION synchub._provider_parse_page(text, text, jsonb, integer, jso
 -- when the target has them and the field map does not set them.  The
 -- per-record expression is built once per call (paths resolved, values
 -- quoted) and run over the whole array.
+CREATE FUNCTION synchub._provider_map_records(plan jsonb, records jsonb) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'synchub_provider_map_records'
+    LANGUAGE C STRICT IMMUTABLE;
+REVOKE ALL ON FUNCTION synchub._provider_map_records(jsonb, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION synchub._provider_map_records(jsonb, jsonb) IS
+    'internal: records mapped to row objects per a plan of _provider_map_rows (src/providers_map.c)';
+
 CREATE FUNCTION synchub._provider_map_rows(integration_id bigint, records jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -534,9 +541,7 @@ DECLARE
     fmap    jsonb;
     target  regclass;
     cols    text[];
-    pairs   text[];
-    expr    text;
-    result  jsonb;
+    plan    jsonb;
 BEGIN
     IF jsonb_typeof(records) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'records must be a JSON array'
@@ -549,29 +554,25 @@ BEGIN
     SELECT array_agg(a.attname::text) INTO cols FROM pg_attribute a
      WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped;
 
-    -- One "key, value" expression per column, e being the record.
-    pairs := ARRAY[format('%L, %s::bigint', 'integration_id', i.id),
-                   format('%L, e #>> %L', 'external_id', synchub._json_path(spec #>> '{record,id}'))];
+    -- One entry per column of the row (src/providers_map.c).
+    plan := jsonb_build_array(
+        jsonb_build_object('col', 'integration_id', 'const', i.id),
+        jsonb_build_object('col', 'external_id', 'kind', 'text', 'path', synchub._json_path(spec #>> '{record,id}')));
     IF 'remote_updated_at' = ANY (cols) AND NOT fmap ? 'remote_updated_at' THEN
-        pairs := pairs || format('%L, synchub._ts_text(synchub._parse_updated(e #>> %L, %L))', 'remote_updated_at',
-                                 synchub._json_path(spec #>> '{record,updated_at}'), spec #>> '{record,updated_at_format}');
+        plan := plan || jsonb_build_object('col', 'remote_updated_at', 'kind', 'updated',
+                                           'path', synchub._json_path(spec #>> '{record,updated_at}'),
+                                           'format', spec #>> '{record,updated_at_format}');
     END IF;
     IF 'archived' = ANY (cols) AND NOT fmap ? 'archived' THEN
-        pairs := pairs || CASE WHEN spec #> '{record}' ? 'archived'
-                               THEN format('%L, coalesce(e #> %L = %L, false)', 'archived',
-                                           synchub._json_path(spec #>> '{record,archived}'), 'true')
-                               ELSE format('%L, false', 'archived') END;
+        plan := plan || CASE WHEN spec #> '{record}' ? 'archived'
+                             THEN jsonb_build_object('col', 'archived', 'kind', 'archived',
+                                                     'path', synchub._json_path(spec #>> '{record,archived}'))
+                             ELSE jsonb_build_object('col', 'archived', 'const', false) END;
     END IF;
-    SELECT pairs || coalesce(array_agg(format('%L, e #> %L', m.key, synchub._json_path(m.value)) ORDER BY m.key), '{}')
-      INTO pairs FROM jsonb_each_text(fmap) m;
-    -- jsonb_build_object takes at most 100 arguments: concatenate objects of 40 pairs.
-    SELECT string_agg(format('jsonb_build_object(%s)', c.chunk), ' || ' ORDER BY c.n) INTO expr
-      FROM (SELECT (k - 1) / 40 AS n, string_agg(p, ', ' ORDER BY k) AS chunk
-              FROM unnest(pairs) WITH ORDINALITY AS u(p, k) GROUP BY (k - 1) / 40) c;
-    EXECUTE format('SELECT coalesce(jsonb_agg(%s ORDER BY o), %L) FROM jsonb_array_elements($1) WITH ORDINALITY AS t(e, o)',
-                   expr, '[]')
-       INTO result USING records;
-    RETURN result;
+    SELECT plan || coalesce(jsonb_agg(jsonb_build_object('col', m.key, 'kind', 'value',
+                                                         'path', synchub._json_path(m.value)) ORDER BY m.key), '[]')
+      INTO plan FROM jsonb_each_text(fmap) m;
+    RETURN synchub._provider_map_records(plan, records);
 END
 $$;
 REVOKE ALL ON FUNCTION synchub._provider_map_rows(bigint, jsonb) FROM PUBLIC;
