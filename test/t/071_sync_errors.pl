@@ -152,10 +152,36 @@ cmp_ok($most, '<=', 5, "hubspot: at most 5 search requests in any second ($most)
 is(sql("SELECT count(*) FROM synchub.contacts WHERE integration_id = $hs5 AND first_name = 'Searched'"), 40,
 	'hubspot: every change arrived');
 
+# Pages of different jobs that arrive together share a transaction; a page
+# that fails to store (a trigger of its target raises) rolls back alone:
+# the other import stores every page, the failing one keeps the pages
+# before the bad record and reports the trigger's error.
+mock('pipedrive', 'POST', '/_mock/accounts', [ { token => 'good-token', contacts => 200, seed => 11 },
+	{ token => 'bad-token', contacts => 200, seed => 12 } ]);
+# (55000 is not a record's fault: it fails the page, not one record)
+sql(q{CREATE TABLE picky (LIKE synchub.contacts INCLUDING ALL);
+	CREATE FUNCTION picky_check() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN IF NEW.external_id = '150' THEN
+	          RAISE EXCEPTION 'picky refuses record %', NEW.external_id USING ERRCODE = 'object_not_in_prerequisite_state';
+	      END IF;
+	      RETURN NEW; END $$;
+	CREATE TRIGGER picky_check BEFORE INSERT OR UPDATE ON picky FOR EACH ROW EXECUTE FUNCTION picky_check();});
+my $good = integration('good', 'pipedrive', '{"token": "good-token"}', '{"page_size": 10, "rate_limit": {"requests": 1000, "per_seconds": 1}}');
+my $bad = integration('bad', 'pipedrive', '{"token": "bad-token"}',
+	'{"page_size": 10, "target": "picky", "rate_limit": {"requests": 1000, "per_seconds": 1}}');
+my ($jg, $jb) = split /\|/, sql("SELECT synchub.sync('good', 'full') || '|' || synchub.sync('bad', 'full')");
+is(wait_job($jg), 'succeeded|1|200', 'the other import stores all its pages');
+is(stored($good), 200, 'all 200 of its rows');
+ok($node->poll_query_until('postgres', "SELECT last_error LIKE '%picky refuses record 150%' FROM synchub.jobs WHERE id = $jb"),
+	'the failing page reports the trigger error');
+is(sql("SELECT count(*) FROM picky WHERE integration_id = $bad"), '140',
+	'the pages before the bad record are stored, the failing page is not');
+sql("SELECT synchub.cancel($jb)");
+
 my $log = slurp_file($node->logfile);
-unlike($log, qr/test-token|test-refresh|quota-token|dead-token|search-token/, 'no credential in the server log');
+unlike($log, qr/test-token|test-refresh|quota-token|dead-token|search-token|good-token|bad-token/, 'no credential in the server log');
 unlike(sql("SELECT string_agg(concat_ws(' ', payload, checkpoint, result, last_error), ' ') FROM synchub.jobs"),
-	qr/test-token|test-refresh|quota-token|dead-token|search-token/, 'no credential in a job row');
+	qr/test-token|test-refresh|quota-token|dead-token|search-token|good-token|bad-token/, 'no credential in a job row');
 
 $node->stop;
 $_->kill_kill for @servers;
