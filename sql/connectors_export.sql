@@ -59,7 +59,7 @@ CREATE TEMP TABLE req AS SELECT synchub._provider_next_request(pg_temp.iid('ex_h
 SELECT r->>'method' AS method, r->>'url' AS url, r->'headers'->>'Authorization' AS auth,
        jsonb_pretty(r->'body') AS body FROM req;
 SELECT jsonb_array_length(r->'checkpoint'->'batch') AS batch, r->'checkpoint'->>'total' AS total,
-       r->'checkpoint'->>'rejected' AS rejected FROM req;
+       r->'checkpoint' #>> '{counts,rejected}' AS rejected FROM req;
 SELECT external_id, record->>'last_name' AS last_name, error FROM synchub.rejects WHERE integration_id = pg_temp.iid('ex_hs');
 -- 207: one created, one refused.
 CREATE TEMP TABLE page AS
@@ -83,7 +83,7 @@ SELECT c.email, o.version FROM synchub.outbox o JOIN synchub.contacts c ON c.id 
 INSERT INTO synchub.contacts (integration_id, external_id, email) VALUES (pg_temp.iid('ex_hs'), NULL, 'dup@example.com');
 SELECT synchub._export_apply(pg_temp.iid('ex_hs'), 43, '{"mode": "export"}',
     jsonb_build_array(jsonb_build_object('entry', o.id, 'v', o.version, 'row_key', o.row_key, 'external_id', NULL,
-                                         'key', 'dup@example.com', 'ok', true, 'id', '555')))->>'rejected' AS rejected
+                                         'key', 'dup@example.com', 'ok', true, 'id', '555'))) #>> '{counts,rejected}' AS rejected
   FROM synchub.outbox o WHERE o.row_key->>'id' = (SELECT id::text FROM synchub.contacts WHERE email = 'dup@example.com');
 SELECT error FROM synchub.rejects WHERE job_id = 43;
 
@@ -111,7 +111,7 @@ INSERT INTO synchub.contacts (integration_id, email) SELECT pg_temp.iid('ex_hs')
 SELECT jsonb_array_length(r->'checkpoint'->'batch') AS batch, r->'checkpoint'->'split' AS split_left,
        (SELECT array_agg(b->>'key' ORDER BY b->>'key') FROM jsonb_array_elements(r->'checkpoint'->'batch') b) AS keys
   FROM (SELECT synchub._provider_next_request(pg_temp.iid('ex_hs'), 'export',
-          jsonb_build_object('mode', 'export', 'upto', 1000000, 'read', 0, 'created', 0, 'updated', 0, 'rejected', 0,
+          jsonb_build_object('mode', 'export', 'upto', 1000000, 'read', 0,
                              'split', jsonb_build_array((SELECT jsonb_agg(id ORDER BY id) FROM (SELECT id FROM synchub.outbox
                                                           WHERE integration_id = pg_temp.iid('ex_hs') ORDER BY id LIMIT 2) s),
                                                         '[]'::jsonb))) AS r) q;

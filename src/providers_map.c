@@ -5,7 +5,8 @@
  *    synchub._provider_map_rows() (sql/install/63_provider_requests.sql).
  *
  * The plan is an array of {"col", and one of: "const" (a value), "path"
- * (text[]) with "kind": "value" (the JSON value, #>), "text" (its text,
+ * (a field path, "$" for the whole record; walked by the bulk upsert's
+ * upsert_path_find) with "kind": "value" (the JSON value, #>), "text" (its text,
  * #>>), "archived" (true only for JSON true), "updated" (a modification
  * time read per "format" and written as UTC ISO 8601 with microseconds,
  * NULL when unreadable)}.  The result is what the SQL expression
@@ -22,6 +23,8 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "upsert_internal.h"
+
 typedef enum MapKind
 {
 	MAP_CONST, MAP_VALUE, MAP_TEXT, MAP_ARCHIVED, MAP_UPDATED
@@ -32,20 +35,15 @@ typedef struct MapColumn
 	char	   *col;
 	MapKind		kind;
 	JsonbValue	constant;
-	int			npath;
-	char	  **path;
+	bool		whole;			/* path "$" */
+	UpsertPath	path;
 	char	   *format;
 } MapColumn;
 
 static JsonbValue *
 member(JsonbContainer *c, const char *key)
 {
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(c, JB_FOBJECT, &k);
+	return getKeyJsonValueFromContainer(c, key, strlen(key), NULL);
 }
 
 static char *
@@ -54,43 +52,16 @@ string_of(JsonbValue *v)
 	return v && v->type == jbvString ? pnstrdup(v->val.string.val, v->val.string.len) : NULL;
 }
 
-/* The value at path in a record, as #> finds it; NULL when absent. */
+/* The value at m's path in a record, as #> finds it; NULL when absent. */
 static JsonbValue *
 walk(JsonbContainer *c, MapColumn *m, JsonbValue *buf)
 {
-	JsonbValue *v = NULL;
-
-	if (m->npath == 0)
-	{
-		buf->type = jbvBinary;
-		buf->val.binary.data = c;
-		buf->val.binary.len = 0;
-		return buf;
-	}
-	for (int i = 0; i < m->npath; i++)
-	{
-		if (JsonContainerIsObject(c))
-			v = member(c, m->path[i]);
-		else if (JsonContainerIsArray(c))
-		{
-			char	   *end;
-			long		n = strtol(m->path[i], &end, 10);
-
-			v = (*end == '\0' && n >= 0 && n < (long) JsonContainerSize(c))
-				? getIthJsonbValueFromContainer(c, (uint32) n) : NULL;
-		}
-		else
-			v = NULL;
-		if (v == NULL)
-			return NULL;
-		if (i < m->npath - 1)
-		{
-			if (v->type != jbvBinary)
-				return NULL;
-			c = v->val.binary.data;
-		}
-	}
-	return v;
+	if (!m->whole)
+		return upsert_path_find(c, &m->path, buf);
+	buf->type = jbvBinary;
+	buf->val.binary.data = c;
+	buf->val.binary.len = 0;
+	return buf;
 }
 
 /* #>> of a value: a scalar's text, a container's JSON text. */
@@ -164,6 +135,7 @@ read_plan(Jsonb *plan, int *n)
 		JsonbValue *e = getIthJsonbValueFromContainer(&plan->root, i);
 		JsonbValue *v;
 		char	   *kind;
+		char	   *path;
 
 		if (e == NULL || e->type != jbvBinary)
 			elog(ERROR, "bad map plan");
@@ -175,19 +147,20 @@ read_plan(Jsonb *plan, int *n)
 			continue;
 		}
 		kind = string_of(member(e->val.binary.data, "kind"));
+		if (kind == NULL)
+			elog(ERROR, "bad map plan");
 		cols[i].kind = strcmp(kind, "text") == 0 ? MAP_TEXT
 			: strcmp(kind, "archived") == 0 ? MAP_ARCHIVED
 			: strcmp(kind, "updated") == 0 ? MAP_UPDATED : MAP_VALUE;
 		cols[i].format = string_of(member(e->val.binary.data, "format"));
 		if (cols[i].format == NULL)
 			cols[i].format = "";
-		v = member(e->val.binary.data, "path");
-		if (cols[i].col == NULL || v == NULL || v->type != jbvBinary)
+		path = string_of(member(e->val.binary.data, "path"));
+		if (cols[i].col == NULL || path == NULL)
 			elog(ERROR, "bad map plan");
-		cols[i].npath = JsonContainerSize(v->val.binary.data);
-		cols[i].path = palloc(sizeof(char *) * Max(cols[i].npath, 1));
-		for (int p = 0; p < cols[i].npath; p++)
-			cols[i].path[p] = string_of(getIthJsonbValueFromContainer(v->val.binary.data, p));
+		cols[i].whole = strcmp(path, "$") == 0;
+		if (!cols[i].whole)
+			upsert_path_parse(path, &cols[i].path, "a field map");
 	}
 	*n = count;
 	return cols;

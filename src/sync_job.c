@@ -122,19 +122,25 @@ ck_count(Jsonb *ck, const char *key)
 		? DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric))) : 0;
 }
 
-/*
- * An export run sent everything: its counts are in the checkpoint
- * (inserted: records the provider created, updated: the others).
- */
+/* The run's counts kept in a checkpoint under "counts" (zeros without). */
+static void
+checkpoint_counts(Jsonb *ck, UpsertCounts *c)
+{
+	Jsonb	   *counts = member_jsonb(ck, "counts");
+
+	c->inserted = ck_count(counts, "inserted");
+	c->updated = ck_count(counts, "updated");
+	c->unchanged = ck_count(counts, "unchanged");
+	c->rejected = ck_count(counts, "rejected");
+}
+
+/* An export run sent everything: its counts are in the checkpoint. */
 static bool
 finished(SynchubJob *job, SynchubOutcome *out, Jsonb *ck)
 {
 	UpsertCounts c;
 
-	memset(&c, 0, sizeof(c));
-	c.inserted = ck_count(ck, "created");
-	c.updated = ck_count(ck, "updated");
-	c.rejected = ck_count(ck, "rejected");
+	checkpoint_counts(ck, &c);
 	sync_finish(job->integration_id, "succeeded", NULL, NULL);
 	sync_complete(job->id, job->attempt, &c, ck_count(ck, "read"));
 	out->kind = SYNCHUB_RECORDED;
@@ -259,18 +265,13 @@ bool
 sync_job_start(SynchubJob *job, SynchubOutcome *out)
 {
 	SyncJob    *s = palloc0(sizeof(SyncJob));
-	Jsonb	   *counts;
 
 	job->sync = s;
 	s->mode = strcmp(job->kind, "full_import") == 0 ? "full"
 		: strcmp(job->kind, "export") == 0 ? "export" : "incremental";
 	s->ck = job->checkpoint;
 	/* a resumed run goes on counting from where its checkpoint left off */
-	counts = member_jsonb(job->checkpoint, "counts");
-	s->counts.inserted = ck_count(counts, "inserted");
-	s->counts.updated = ck_count(counts, "updated");
-	s->counts.unchanged = ck_count(counts, "unchanged");
-	s->counts.rejected = ck_count(counts, "rejected");
+	checkpoint_counts(job->checkpoint, &s->counts);
 	s->req_cxt = AllocSetContextCreate(job->cxt, "synchub sync request", ALLOCSET_DEFAULT_SIZES);
 	if (job->integration_id == 0)
 	{

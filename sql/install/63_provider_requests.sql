@@ -557,20 +557,20 @@ BEGIN
     -- One entry per column of the row (src/providers_map.c).
     plan := jsonb_build_array(
         jsonb_build_object('col', 'integration_id', 'const', i.id),
-        jsonb_build_object('col', 'external_id', 'kind', 'text', 'path', synchub._json_path(spec #>> '{record,id}')));
+        jsonb_build_object('col', 'external_id', 'kind', 'text', 'path', spec #>> '{record,id}'));
     IF 'remote_updated_at' = ANY (cols) AND NOT fmap ? 'remote_updated_at' THEN
         plan := plan || jsonb_build_object('col', 'remote_updated_at', 'kind', 'updated',
-                                           'path', synchub._json_path(spec #>> '{record,updated_at}'),
+                                           'path', spec #>> '{record,updated_at}',
                                            'format', spec #>> '{record,updated_at_format}');
     END IF;
     IF 'archived' = ANY (cols) AND NOT fmap ? 'archived' THEN
         plan := plan || CASE WHEN spec #> '{record}' ? 'archived'
                              THEN jsonb_build_object('col', 'archived', 'kind', 'archived',
-                                                     'path', synchub._json_path(spec #>> '{record,archived}'))
+                                                     'path', spec #>> '{record,archived}')
                              ELSE jsonb_build_object('col', 'archived', 'const', false) END;
     END IF;
     SELECT plan || coalesce(jsonb_agg(jsonb_build_object('col', m.key, 'kind', 'value',
-                                                         'path', synchub._json_path(m.value)) ORDER BY m.key), '[]')
+                                                         'path', m.value) ORDER BY m.key), '[]')
       INTO plan FROM jsonb_each_text(fmap) m;
     RETURN synchub._provider_map_records(plan, records);
 END

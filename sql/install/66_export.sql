@@ -153,6 +153,22 @@ $$;
 REVOKE ALL ON FUNCTION synchub._export_fill(jsonb, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION synchub._export_fill(jsonb, jsonb) IS 'internal: fill a write record template from a row';
 
+-- The checkpoint with records handled added to "read" and to the run's
+-- counts ("counts", kept as for imports; inserted: created at the provider).
+CREATE FUNCTION synchub._export_counted(ck jsonb, inserted bigint, updated bigint, rejected bigint) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT ck || jsonb_build_object(
+        'read', coalesce((ck->>'read')::bigint, 0) + inserted + updated + rejected,
+        'counts', jsonb_build_object(
+            'inserted', coalesce((ck #>> '{counts,inserted}')::bigint, 0) + inserted,
+            'updated', coalesce((ck #>> '{counts,updated}')::bigint, 0) + updated,
+            'unchanged', 0,
+            'rejected', coalesce((ck #>> '{counts,rejected}')::bigint, 0) + rejected))
+$$;
+REVOKE ALL ON FUNCTION synchub._export_counted(jsonb, bigint, bigint, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION synchub._export_counted(jsonb, bigint, bigint, bigint) IS
+    'internal: an export checkpoint with more records read and counted';
+
 -- Record a record that cannot be exported.
 CREATE FUNCTION synchub._export_reject(i synchub.integrations, job_id bigint, external_id text,
                                        record jsonb, error text) RETURNS void
@@ -199,7 +215,7 @@ BEGIN
     IF ck IS NULL OR ck->>'mode' IS DISTINCT FROM 'export' THEN
         PERFORM synchub._export_install(tgt);
         SELECT jsonb_build_object('mode', 'export', 'upto', coalesce(max(o.id), 0), 'total', count(*),
-                                  'read', 0, 'created', 0, 'updated', 0, 'rejected', 0, 'split', '[]'::jsonb,
+                                  'read', 0, 'split', '[]'::jsonb,
                                   'run_started_at', synchub._ts_text(now()))
           INTO ck FROM synchub.outbox o WHERE o.integration_id = i.id;
     END IF;
@@ -231,8 +247,7 @@ BEGIN
                 PERFORM synchub._export_reject(i, job, r->>'external_id', r,
                     format('no value for the provider''s key %s', coalesce(i.options->>'write_key', w->>'key')));
                 DELETE FROM synchub.outbox o WHERE o.id = e.id AND o.version = e.version;
-                ck := ck || jsonb_build_object('read', (ck->>'read')::bigint + 1,
-                                               'rejected', (ck->>'rejected')::bigint + 1);
+                ck := synchub._export_counted(ck, 0, 0, 1);
                 CONTINUE;
             END IF;
             rec := synchub._export_fill(w->'record', r);
@@ -352,7 +367,7 @@ COMMENT ON FUNCTION synchub._export_parse(jsonb, jsonb, integer, jsonb, jsonb) I
 -- Store the results of a write: the provider's id written back to rows
 -- that had none (or another), refused records kept in synchub.rejects,
 -- exported entries removed from the outbox unless the row changed again
--- meanwhile.  Returns the checkpoint with the run's counts.
+-- meanwhile.  Returns the checkpoint with the run's counts (_export_counted).
 CREATE FUNCTION synchub._export_apply(integration_id bigint, job_id bigint, checkpoint jsonb, results jsonb) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -389,11 +404,7 @@ BEGIN
          WHERE o.integration_id = i.id AND o.id = (r->>'entry')::bigint AND o.version = (r->>'v')::integer;
     END LOOP;
     PERFORM set_config('synchub.capture_changes', capture, true);
-    RETURN checkpoint || jsonb_build_object(
-        'read', coalesce((checkpoint->>'read')::bigint, 0) + created + updated + refused,
-        'created', coalesce((checkpoint->>'created')::bigint, 0) + created,
-        'updated', coalesce((checkpoint->>'updated')::bigint, 0) + updated,
-        'rejected', coalesce((checkpoint->>'rejected')::bigint, 0) + refused);
+    RETURN synchub._export_counted(checkpoint, created, updated, refused);
 END
 $$;
 REVOKE ALL ON FUNCTION synchub._export_apply(bigint, bigint, jsonb, jsonb) FROM PUBLIC;
