@@ -1,7 +1,9 @@
 -- Hourly rollups: incremental refresh, late events, campaign_dashboard
 -- against exact SQL over the raw events, the distinct sketch past its exact
 -- range, API latency and queue health.
--- A fresh extension so that the event sequence and watermark start at zero.
+-- A fresh extension so that the event sequence and watermark start at zero
+-- (the worker, stopped first, would hold locks on the extension's tables).
+SELECT synchub.stop_worker() IS NOT NULL AS worker_stopped;
 DROP EXTENSION synchub CASCADE;
 CREATE EXTENSION synchub;
 \i test/regress_setup.sql
@@ -152,6 +154,35 @@ SELECT sent, delivered, opened FROM synchub.campaign_rollups
 SELECT c, (check_dashboard(c, '2026-01-01', '2026-01-02')).* FROM generate_series(1, 3) c;
 SELECT (check_dashboard(1, '2026-01-01 00:00', '2026-01-01 01:00')).equals_exact AS first_hour;
 
+-- Several days, and ranges cut at hours inside them.
+INSERT INTO synchub.events (campaign_id, lead_id, kind, at)
+SELECT 5, l, 'sent', timestamptz '2026-01-03 00:00' + (l % 96) * interval '1 hour' + (l % 50) * interval '1 minute'
+  FROM generate_series(1, 800) l;
+INSERT INTO synchub.events (campaign_id, lead_id, kind, at)
+SELECT 5, l, k, timestamptz '2026-01-03 00:05' + (l % 96) * interval '1 hour' + (l % 7) * interval '3 hours'
+  FROM generate_series(1, 800) l, unnest(ARRAY['delivered', 'opened']) k
+ WHERE l % 3 <> 0;
+INSERT INTO synchub.events (campaign_id, lead_id, kind, at)
+SELECT 5, l, CASE WHEN l % 17 = 0 THEN 'replied' ELSE 'clicked' END,
+       timestamptz '2026-01-03 00:10' + (l % 96) * interval '1 hour' + (l % 11) * interval '4 hours'
+  FROM generate_series(1, 800) l
+ WHERE l % 5 = 0;
+SELECT synchub.refresh_rollups() AS processed_days;
+CREATE TABLE day_ranges (since timestamptz, until timestamptz);
+INSERT INTO day_ranges VALUES
+    ('2026-01-03', '2026-01-08'),              -- whole days only
+    ('2026-01-03 05:30', '2026-01-05 13:00'),  -- cut inside the first and last day
+    ('2026-01-03', '2026-01-04 23:00'),        -- the last hour of a day left out
+    ('2026-01-03', '2026-01-04 23:30'),        -- ... and taken in
+    ('2026-01-04 01:00', '2026-01-05 00:00'),  -- one day without its first hour
+    ('2026-01-04 10:00', '2026-01-04 12:00');  -- two hours
+SELECT since, until, (check_dashboard(5, since, until)).* FROM day_ranges ORDER BY since, until;
+-- a late open and a late send on an old day
+INSERT INTO synchub.events (campaign_id, lead_id, kind, at)
+VALUES (5, 3, 'opened', '2026-01-04 08:15'), (5, 5000, 'sent', '2026-01-04 09:00');
+SELECT synchub.refresh_rollups() AS processed_late_days;
+SELECT since, until, (check_dashboard(5, since, until)).equals_exact FROM day_ranges ORDER BY since, until;
+
 -- range errors
 SELECT pg_temp.err($$SELECT synchub.campaign_dashboard(1, '2026-01-02', '2026-01-01')$$);
 SELECT pg_temp.err($$SELECT synchub.campaign_dashboard(1, '2026-01-01', '2026-01-01')$$);
@@ -198,3 +229,4 @@ SELECT table_name, n_live_tup >= 0 AS live, n_dead_tup >= 0 AS dead, total_bytes
   FROM synchub.queue_health ORDER BY table_name;
 
 DROP SCHEMA rollup_test CASCADE;
+SELECT synchub.start_worker() IS NOT NULL AS worker_started;
