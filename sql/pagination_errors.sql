@@ -90,8 +90,10 @@ SELECT pg_temp.err($$SELECT synchub.paginate('t', 2, '$$ || :'c' || $$', filter 
 -- the same order spelled differently, and another page size, are the same binding
 SELECT synchub.paginate('t', 3, :'c', ' ID asc ')->'data' = synchub.paginate('t', 3, :'c')->'data' AS same_order;
 -- a cursor from a re-created extension (new key) is refused
+SELECT synchub.stop_worker() IS NOT NULL AS worker_stopped;
 DROP EXTENSION synchub CASCADE;
 CREATE EXTENSION synchub;
+SELECT synchub.start_worker() IS NOT NULL AS worker_started;
 SELECT pg_temp.err($$SELECT synchub.paginate('t', 2, '$$ || :'c' || $$')$$);
 
 -- privileges of the caller apply

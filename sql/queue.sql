@@ -1,7 +1,9 @@
 -- Job queue: every function, state transition and error.
 -- A fresh extension so that job ids are predictable.
+SELECT synchub.stop_worker() IS NOT NULL AS worker_stopped;
 DROP EXTENSION synchub CASCADE;
 CREATE EXTENSION synchub;
+SELECT synchub.start_worker() IS NOT NULL AS worker_started;
 \i test/regress_setup.sql
 SET synchub.notify = off;
 
