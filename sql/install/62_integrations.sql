@@ -266,6 +266,20 @@ BEGIN
     IF o ? 'write_key' AND (jsonb_typeof(o->'write_key') <> 'string' OR o->>'write_key' !~ '\{[a-z_][a-z0-9_]*\}') THEN
         PERFORM synchub._options_fail('write_key', 'It must be a template naming target columns, such as "{email}".');
     END IF;
+    -- An export fills the provider's record and key from the row; a
+    -- "{column}" the target lacks is sent as null, so say which.
+    IF (o->>'export')::boolean THEN
+        SELECT string_agg(DISTINCT format('"%s"', m[1]), ', ') INTO k
+          FROM regexp_matches(concat_ws(' ', (spec #> '{write,record}')::text, spec #>> '{write,key}', o->>'write_key'),
+                              '\{([a-z_][a-z0-9_]*)\}', 'g') m
+         WHERE NOT EXISTS (SELECT FROM pg_attribute a
+                            WHERE a.attrelid = target AND a.attname = m[1] AND a.attnum > 0 AND NOT a.attisdropped);
+        IF k IS NOT NULL THEN
+            RAISE WARNING 'the export of provider "%" names columns that table % does not have: %', provider, target, k
+                USING DETAIL = 'Those fields are sent to the provider as null.',
+                      HINT = 'Add the columns to the table, or use a provider whose write record names only columns it has.';
+        END IF;
+    END IF;
     RETURN o;
 END
 $$;
