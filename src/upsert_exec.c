@@ -240,8 +240,9 @@ check_privileges(SPIPlanPtr plan)
  * Builds the generic plan now, with sequential and bitmap scans off and
  * only the key's unique index in sight (upsert_planner.c): the NOT EXISTS
  * probe runs once per record and must be a plain index scan on that index,
- * whatever the statistics of a table that may just have been loaded say.  The settings are restored at once; they do not
- * reach triggers or anything else the statement runs.
+ * whatever the statistics of a table that may just have been loaded say.
+ * The settings are restored at once; they do not reach triggers or
+ * anything else the statement runs.
  */
 static void
 build_generic_plan(UpsertTarget *t, SPIPlanPtr plan)

@@ -11,9 +11,11 @@
  */
 #include "postgres.h"
 
+#include "catalog/partition.h"
 #include "nodes/pathnodes.h"
 #include "optimizer/plancat.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "upsert_internal.h"
 
@@ -42,6 +44,18 @@ is_key_index(Oid relid, IndexOptInfo *ix, const UpsertTarget *t)
 	return true;
 }
 
+/* Is relid the upsert's target, or a partition of it? */
+static bool
+is_target(Oid relid, const UpsertTarget *t)
+{
+	Oid			target = RelationGetRelid(t->rel);
+
+	if (relid == target)
+		return true;
+	return t->partitioned && get_rel_relispartition(relid) &&
+		list_member_oid(get_partition_ancestors(relid), target);
+}
+
 static void
 keep_key_index(PlannerInfo *root, Oid relid, bool inhparent, RelOptInfo *rel)
 {
@@ -50,7 +64,7 @@ keep_key_index(PlannerInfo *root, Oid relid, bool inhparent, RelOptInfo *rel)
 
 	if (prev_get_relation_info)
 		prev_get_relation_info(root, relid, inhparent, rel);
-	if (planning == NULL)
+	if (planning == NULL || !is_target(relid, planning))
 		return;
 	foreach(lc, rel->indexlist)
 	{
@@ -71,9 +85,10 @@ upsert_planner_init(void)
 }
 
 /*
- * While t is set, plans made for any relation with a unique index on the
- * upsert key's columns see only that index.  Set it around the planning
- * and the execution (which may replan) of the upsert statement; reset it
+ * While t is set, plans of its target (or a partition of it) see only the
+ * unique index on the upsert key's columns; other relations, such as those
+ * a trigger reads, are planned as usual.  Set it around the planning and
+ * the execution (which may replan) of the upsert statement; reset it
  * (NULL) after, on error as well.
  */
 void

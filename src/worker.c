@@ -19,10 +19,10 @@
  * expired and synchub.reap() returns them to pending (dead on the last
  * attempt), attempt counted.  Lease expiry stays the fallback.
  *
- * A sync job (full_import, incremental_sync, export; sync_job.c) is a sequence of
- * requests: when its response arrives, step_pages() stores the page and plans
- * the next request in a short transaction (shared by the pages that arrived
- * together, each in a subtransaction), which puts it
+ * A sync job (full_import, incremental_sync, export; sync_job.c) is a
+ * sequence of requests: when its response arrives, step_pages() stores the
+ * page and plans the next request in a short transaction (shared by the
+ * pages that arrived together, each in a subtransaction), which puts it
  * back in flight, until it ends with an outcome like any other job.  The
  * loop also runs due schedules every poll and the metric rollups every
  * synchub.rollup_interval.

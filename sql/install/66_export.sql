@@ -293,7 +293,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     res   jsonb := spec #> '{write,result}';
     batch jsonb := coalesce(checkpoint->'batch', '[]');
-    n     integer := jsonb_array_length(coalesce(checkpoint->'batch', '[]'));
+    n     integer := jsonb_array_length(batch);
     ck    jsonb := checkpoint - 'batch';
     rate  jsonb := synchub._rate_info(spec, headers);
     err   jsonb;
