@@ -7,6 +7,7 @@
 #   bench_psql -c "..."    # psql against it (extra args passed through)
 #   bench_pgbench ...      # pgbench against it
 #   bench_ratio A B        # prints A/B with two decimals
+#   bench_bind SQL FILE    # SQL with FILE's contents as bind parameter $1 (bench/lib/bind.c)
 #   (the cluster is stopped and removed on exit)
 
 . "$(dirname "${BASH_SOURCE[0]}")/../../test/lib/setup.sh"
@@ -43,6 +44,17 @@ bench_psql() {
 
 bench_pgbench() {
     synchub_as_user pgbench -h "$BENCH_DIR" -p "$BENCH_PORT" -U postgres "$@"
+}
+
+# A driver sends a large argument as a bind parameter, not as a SQL
+# literal; bench_bind does the same through libpq.
+bench_bind() {
+    if [ ! -x "$BENCH_DIR/bind" ]; then
+        cc -O2 -o "$BENCH_DIR/bind" "$(dirname "${BASH_SOURCE[0]}")/bind.c" \
+            -I"$("$(synchub_pg_config)" --includedir)" -L"$("$(synchub_pg_config)" --libdir)" -lpq || return 1
+        chmod 755 "$BENCH_DIR/bind"
+    fi
+    synchub_as_user "$BENCH_DIR/bind" "host=$BENCH_DIR port=$BENCH_PORT user=postgres dbname=bench" "$@"
 }
 
 bench_stop() {
