@@ -63,6 +63,7 @@ SELECT pg_temp.opt('{"page_size": 10.5}');
 SELECT pg_temp.opt('{"rate_limit": {"requests": 10}}');
 SELECT pg_temp.opt('{"rate_limit": []}');
 SELECT pg_temp.opt('{"rate_limit": [{"requests": -1, "per_seconds": 1}]}');
+SELECT pg_temp.opt('{"rate_limit": [{"requests": 1, "per_seconds": 1}, {"requests": 2, "per_seconds": 2}, {"requests": 3, "per_seconds": 3}, {"requests": 4, "per_seconds": 4}, {"requests": 5, "per_seconds": 5}]}');
 SELECT pg_temp.opt('{"rate_limit": {"requests": 10, "per_seconds": 1, "burst": 5}}');
 SELECT pg_temp.opt('{"timeout_ms": 0}');
 SELECT pg_temp.opt('{"lookback_seconds": 90000}');

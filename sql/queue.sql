@@ -118,12 +118,17 @@ SELECT synchub.enqueue('bad_request', queue => 'fail2') AS g \gset
 SELECT count(*) FROM synchub.claim('fail2');
 SELECT synchub.fail(:g, 'HTTP 400', retryable => false);
 
--- retry a dead job; the attempts start again
+-- retry a dead job: a full set of attempts again, numbered on from the last
 SELECT synchub.retry(:f);
-SELECT state, attempts, last_error FROM synchub.jobs WHERE id = :f;
+SELECT state, attempts, max_attempts, last_error FROM synchub.jobs WHERE id = :f;
 SELECT synchub.retry(:f);                -- pending: nothing to do
 SELECT synchub.retry(:p5);               -- succeeded: nothing to do
 SELECT pg_temp.err('SELECT synchub.retry(999999)');
+-- the new run is attempt 3: the worker of the dead run's attempt 2 is refused
+SELECT attempts AS a3 FROM synchub.claim('fail') \gset
+SELECT :a3 AS attempt, synchub.complete(:f, attempt => :a) AS late_complete,
+       synchub.progress(:f, 1, attempt => :a) AS late_progress, synchub.fail(:f, 'late', attempt => :a) AS late_fail;
+SELECT state, attempts FROM synchub.jobs WHERE id = :f;
 
 -- cancel pending and running jobs; a running job's worker is then refused
 SELECT synchub.cancel(:f);
@@ -134,9 +139,12 @@ SELECT attempts AS a FROM synchub.claim('cancel') \gset
 SELECT synchub.cancel(:c);
 SELECT synchub.complete(:c, attempt => :a);
 SELECT pg_temp.err('SELECT synchub.cancel(999999)');
--- a cancelled job can be retried
+-- a cancelled job can be retried; its cancelled run's worker cannot touch the new run
 SELECT synchub.retry(:c);
-SELECT state FROM synchub.jobs WHERE id = :c;
+SELECT state, attempts, max_attempts FROM synchub.jobs WHERE id = :c;
+SELECT attempts AS c2 FROM synchub.claim('cancel') \gset
+SELECT :c2 AS attempt, synchub.complete(:c, attempt => :a) AS late_complete;
+SELECT synchub.complete(:c, attempt => :c2) AS completed;
 -- retry refused while another unfinished job holds the dedup key
 SELECT synchub.enqueue('dd', queue => 'dq', dedup_key => 'k') AS d1 \gset
 SELECT synchub.cancel(:d1);

@@ -64,18 +64,44 @@ RESET ROLE;
 -- The extension owner sees every job.
 SELECT kind, owner FROM synchub.jobs WHERE queue = 'priv' ORDER BY id;
 
--- The consumer grants: a role that claims and completes its own jobs.
+-- The consumer grants of docs/privileges.md: a role that works its own jobs.
 GRANT EXECUTE ON FUNCTION synchub.claim(text, integer, interval, text),
+                          synchub.extend_lease(bigint, interval, integer),
+                          synchub.progress(bigint, bigint, bigint, jsonb, integer),
                           synchub.complete(bigint, jsonb, integer),
+                          synchub.complete_many(bigint[]),
+                          synchub.fail(bigint, text, boolean, integer),
+                          synchub.cancel(bigint),
+                          synchub.retry(bigint),
+                          synchub.reap(),
+                          synchub.purge(interval),
+                          synchub._job_refusal(bigint, integer, text, text),
                           synchub._check_interval(text, interval),
-                          synchub._job_refusal(bigint, integer, text, text) TO regress_app;
+                          synchub._retry_delay(integer) TO regress_app;
 GRANT UPDATE, DELETE ON synchub.job_queue TO regress_app;
-GRANT INSERT ON synchub.job_history TO regress_app;
+GRANT INSERT, UPDATE, DELETE ON synchub.job_history TO regress_app;
 SET ROLE regress_app;
 SELECT kind, attempts FROM synchub.claim('priv', 10);   -- its own two jobs only
-SELECT synchub.complete(id) FROM synchub.jobs WHERE queue = 'priv' AND state = 'running' ORDER BY id;
+SELECT synchub.extend_lease(id, '10 minutes', attempt => 1) AS extended,
+       synchub.progress(id, 5, 10, attempt => 1) AS progressed
+  FROM synchub.jobs WHERE queue = 'priv' AND state = 'running' ORDER BY id;
+SELECT synchub.complete(min(id)) FROM synchub.jobs WHERE queue = 'priv' AND state = 'running';
+SELECT synchub.fail(id, 'boom', attempt => 1) FROM synchub.jobs WHERE queue = 'priv' AND state = 'running';
 SELECT kind, state FROM synchub.jobs WHERE queue = 'priv' ORDER BY id;
+-- cancel, retry, claim again with an expired lease, reap, complete_many, purge
+SELECT synchub.cancel(id) FROM synchub.jobs WHERE queue = 'priv' AND state = 'pending';
+SELECT synchub.retry(id) FROM synchub.jobs WHERE queue = 'priv' AND state = 'cancelled';
 RESET ROLE;
+SELECT synchub.stop_worker() IS NOT NULL AS worker_stopped;   -- its own reap() would race ours
+SET ROLE regress_app;
+SELECT count(*) AS claimed FROM synchub.claim('priv', 10, lease => '1 millisecond');
+SELECT pg_sleep(0.01);
+SELECT synchub.reap() AS reaped;
+SELECT synchub.complete_many(array_agg(id)) AS completed FROM synchub.claim('priv', 10);
+SELECT kind, state FROM synchub.jobs WHERE queue = 'priv' ORDER BY id;
+SELECT synchub.purge('0 seconds') AS purged;   -- its own two finished jobs, not the other role's
+RESET ROLE;
+SELECT synchub.start_worker() IS NOT NULL AS worker_started;
 SELECT kind, state FROM synchub.jobs WHERE queue = 'priv' ORDER BY id;
 
 -- clean up

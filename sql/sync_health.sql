@@ -28,6 +28,22 @@ SELECT synchub._job_rate_key('http', '{"url": "https://User@API.example.com:8443
 SELECT i.name, r.requests, r.per_ms
   FROM synchub._worker_rate_limits r JOIN ids i ON r.key = 'integration:' || i.id
  ORDER BY i.name, r.per_ms;
+-- A request's own windows (HubSpot's search), under integration:<id>:<request>.
+SELECT i.name, substr(r.key, length('integration:' || i.id) + 2) AS request, r.requests, r.per_ms
+  FROM synchub._worker_rate_limits r JOIN ids i ON r.key LIKE 'integration:' || i.id || ':%'
+ ORDER BY i.name, request;
+-- A rate_limit that is neither an object nor an array has no windows; a
+-- window is at least a millisecond long.
+SELECT count(*) AS windows FROM synchub._rate_windows('"fast"');
+SELECT count(*) AS windows FROM synchub._rate_windows(NULL);
+SELECT * FROM synchub._rate_windows('{"requests": 2, "per_seconds": 0.0001}');
+-- synchub.rate_limits holds up to 4 windows per key; a fifth is refused.
+INSERT INTO synchub.rate_limits SELECT 'sh.example.com', 10 * g, g FROM generate_series(1, 4) g;
+SELECT pg_temp.err($$INSERT INTO synchub.rate_limits VALUES ('sh.example.com', 100, 3600)$$);
+INSERT INTO synchub.rate_limits VALUES ('sh2.example.com', 100, 3600);
+SELECT pg_temp.err($$UPDATE synchub.rate_limits SET key = 'sh.example.com' WHERE key = 'sh2.example.com'$$);
+SELECT key, count(*) AS windows FROM synchub.rate_limits WHERE key LIKE 'sh%' GROUP BY key ORDER BY key;
+DELETE FROM synchub.rate_limits WHERE key LIKE 'sh%';
 
 -- Health: nothing yet, then calls of this hour.
 SELECT name, provider, status, last_sync_status, circuit, requests, rate_limited, errors, p95_latency_ms

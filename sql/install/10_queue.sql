@@ -368,8 +368,10 @@ BEGIN
         END IF;
     END IF;
     DELETE FROM synchub.job_history h WHERE h.id = job_id;
+    -- A full set of attempts again, numbered on from the last one, so that
+    -- a worker still holding an earlier attempt cannot touch the new run.
     j.state := 'pending';
-    j.attempts := 0;
+    j.max_attempts := least(j.attempts::bigint + j.max_attempts, 2147483647);
     j.run_at := clock_timestamp();
     j.lease_until := NULL;
     j.started_at := NULL;

@@ -57,6 +57,27 @@ SELECT pg_catalog.pg_extension_config_dump('synchub.rate_limits', '');
 COMMENT ON TABLE synchub.rate_limits IS
     'at most "requests" requests per "per_seconds" seconds to key (the host of an http job); up to 4 windows per key';
 
+-- The worker keeps 4 windows per key: a fifth is refused rather than
+-- silently left out.
+CREATE FUNCTION synchub._rate_limits_check() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    k text;
+BEGIN
+    SELECT r.key INTO k FROM synchub.rate_limits r GROUP BY r.key HAVING count(*) > 4 LIMIT 1;
+    IF k IS NOT NULL THEN
+        RAISE EXCEPTION 'too many rate windows for key "%"', k
+            USING ERRCODE = 'check_violation',
+                  DETAIL = 'A key has at most 4 windows (rows of different per_seconds).';
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION synchub._rate_limits_check() FROM PUBLIC;
+COMMENT ON FUNCTION synchub._rate_limits_check() IS 'internal: refuses a fifth rate window for a key of synchub.rate_limits';
+CREATE TRIGGER rate_limits_windows AFTER INSERT OR UPDATE ON synchub.rate_limits
+    FOR EACH STATEMENT EXECUTE FUNCTION synchub._rate_limits_check();
+
 -- The rate-limit key of a URL: its host, lower case, without user info or port.
 CREATE FUNCTION synchub._rate_key(url text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$

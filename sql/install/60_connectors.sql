@@ -120,12 +120,13 @@ $$;
 REVOKE ALL ON FUNCTION synchub._spec_enum(text, text, jsonb, text[]) FROM PUBLIC;
 COMMENT ON FUNCTION synchub._spec_enum(text, text, jsonb, text[]) IS 'internal: check an enumerated string in a provider spec';
 
--- A rate limit: one window {"requests": N, "per_seconds": S} or an array of them.
+-- A rate limit: one window {"requests": N, "per_seconds": S} or an array of
+-- up to 4 (the worker keeps 4 windows per key).
 CREATE FUNCTION synchub._rate_windows_valid(value jsonb) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE jsonb_typeof(value)
            WHEN 'object' THEN synchub._rate_windows_valid(jsonb_build_array(value))
-           WHEN 'array' THEN jsonb_array_length(value) BETWEEN 1 AND 8 AND NOT EXISTS (
+           WHEN 'array' THEN jsonb_array_length(value) BETWEEN 1 AND 4 AND NOT EXISTS (
                 SELECT FROM jsonb_array_elements(value) w
                  WHERE jsonb_typeof(w) <> 'object'
                     OR EXISTS (SELECT FROM jsonb_object_keys(w) k WHERE k NOT IN ('requests', 'per_seconds'))
@@ -138,7 +139,7 @@ LANGUAGE sql IMMUTABLE AS $$
            ELSE false END
 $$;
 REVOKE ALL ON FUNCTION synchub._rate_windows_valid(jsonb) FROM PUBLIC;
-COMMENT ON FUNCTION synchub._rate_windows_valid(jsonb) IS 'internal: whether a value is one rate window or a non-empty array of them';
+COMMENT ON FUNCTION synchub._rate_windows_valid(jsonb) IS 'internal: whether a value is one rate window or an array of 1 to 4 of them';
 
 CREATE FUNCTION synchub._spec_request(provider text, rname text, r jsonb) RETURNS void
 LANGUAGE plpgsql IMMUTABLE AS $$
@@ -186,7 +187,7 @@ BEGIN
     END IF;
     IF r ? 'rate_limit' AND NOT synchub._rate_windows_valid(r->'rate_limit') THEN
         PERFORM synchub._spec_fail(provider, key || '.rate_limit',
-                                   'must be {"requests": N, "per_seconds": S} or a non-empty array of them');
+                                   'must be {"requests": N, "per_seconds": S} or an array of 1 to 4 of them');
     END IF;
     PERFORM synchub._spec_keys(provider, key || '.pagination', pg, ARRAY['style', 'next', 'param', 'in', 'done', 'more'], ARRAY['style']);
     PERFORM synchub._spec_enum(provider, key || '.pagination.style', pg->'style', ARRAY['cursor', 'next_url', 'offset', 'none']);
@@ -371,7 +372,7 @@ BEGIN
         IF s #> '{rate_limit}' ? 'windows' AND s #> '{rate_limit,windows}' <> '[]'
            AND NOT synchub._rate_windows_valid(s #> '{rate_limit,windows}') THEN
             PERFORM synchub._spec_fail(provider, 'rate_limit.windows',
-                                       'must be {"requests": N, "per_seconds": S} or an array of them');
+                                       'must be {"requests": N, "per_seconds": S} or an array of 1 to 4 of them');
         END IF;
         IF s #> '{rate_limit}' ? 'headers' THEN
             PERFORM synchub._spec_keys(provider, 'rate_limit.headers', s #> '{rate_limit,headers}',

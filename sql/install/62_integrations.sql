@@ -236,7 +236,7 @@ BEGIN
     END IF;
     IF o ? 'rate_limit' AND NOT synchub._rate_windows_valid(o->'rate_limit') THEN
         PERFORM synchub._options_fail('rate_limit',
-            'It must be {"requests": N, "per_seconds": S} or a non-empty array of them (at most 8), with N a positive integer and S in (0, 86400].');
+            'It must be {"requests": N, "per_seconds": S} or an array of 1 to 4 of them, with N a positive integer and S in (0, 86400].');
     END IF;
     IF o ? 'timeout_ms' AND (jsonb_typeof(o->'timeout_ms') <> 'number'
             OR (o->>'timeout_ms')::numeric <> trunc((o->>'timeout_ms')::numeric)

@@ -15,6 +15,20 @@ REVOKE ALL ON FUNCTION synchub._job_rate_key(text, jsonb, bigint) FROM PUBLIC;
 COMMENT ON FUNCTION synchub._job_rate_key(text, jsonb, bigint) IS
     'internal: the rate-limit key of a job (http: the URL''s host; sync: integration:<id>)';
 
+-- The windows of a rate_limit value: one window object or an array of
+-- them; anything else has none.
+CREATE FUNCTION synchub._rate_windows(rate_limit jsonb, OUT requests integer, OUT per_ms integer)
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (w->>'requests')::integer, greatest(1, round((w->>'per_seconds')::numeric * 1000))::integer
+      FROM jsonb_array_elements(CASE jsonb_typeof(rate_limit) WHEN 'array' THEN rate_limit
+                                                              WHEN 'object' THEN jsonb_build_array(rate_limit)
+                                                              ELSE '[]' END) w
+$$;
+REVOKE ALL ON FUNCTION synchub._rate_windows(jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION synchub._rate_windows(jsonb) IS
+    'internal: the windows (requests per per_ms milliseconds) of a rate_limit object or array';
+
 -- Every rate window the worker enforces: synchub.rate_limits, and per
 -- integration its option rate_limit or else its provider's documented
 -- windows (the first 4 by length).
@@ -22,25 +36,17 @@ CREATE VIEW synchub._worker_rate_limits AS
     SELECT r.key, r.requests, r.per_seconds * 1000 AS per_ms
       FROM synchub.rate_limits r
     UNION ALL
-    SELECT 'integration:' || i.id, (w->>'requests')::integer,
-           greatest(1, round((w->>'per_seconds')::numeric * 1000))::integer
+    SELECT 'integration:' || i.id, w.requests, w.per_ms
       FROM synchub.integrations i
       JOIN synchub.providers p ON p.name = i.provider
-     CROSS JOIN LATERAL (SELECT coalesce(i.options->'rate_limit', p.spec #> '{rate_limit,windows}', '[]') AS rl) o
-     CROSS JOIN LATERAL jsonb_array_elements(CASE jsonb_typeof(o.rl) WHEN 'array' THEN o.rl
-                                                                    WHEN 'object' THEN jsonb_build_array(o.rl)
-                                                                    ELSE '[]' END) w
+     CROSS JOIN LATERAL synchub._rate_windows(coalesce(i.options->'rate_limit', p.spec #> '{rate_limit,windows}')) w
     UNION ALL
     -- a request's own windows (HubSpot search: 5 per second), on top of the account's
-    SELECT 'integration:' || i.id || ':' || r.key, (w->>'requests')::integer,
-           greatest(1, round((w->>'per_seconds')::numeric * 1000))::integer
+    SELECT 'integration:' || i.id || ':' || r.key, w.requests, w.per_ms
       FROM synchub.integrations i
       JOIN synchub.providers p ON p.name = i.provider
      CROSS JOIN LATERAL jsonb_each(p.spec->'requests') r
-     CROSS JOIN LATERAL jsonb_array_elements(CASE jsonb_typeof(r.value->'rate_limit')
-                                             WHEN 'array' THEN r.value->'rate_limit'
-                                             WHEN 'object' THEN jsonb_build_array(r.value->'rate_limit')
-                                             ELSE '[]' END) w;
+     CROSS JOIN LATERAL synchub._rate_windows(r.value->'rate_limit') w;
 REVOKE ALL ON synchub._worker_rate_limits FROM PUBLIC;
 COMMENT ON VIEW synchub._worker_rate_limits IS
     'internal: the rate windows of every key the worker limits: rate_limits, integrations, and integration:<id>:<request> for requests with their own (per_ms: window length in milliseconds)';
