@@ -24,6 +24,15 @@
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
 #endif
 
+#if PG_VERSION_NUM >= 160000
+#include "utils/acl.h"
+#include "catalog/pg_database.h"
+#define synchub_database_ownercheck(dboid, roleid) object_ownercheck(DatabaseRelationId, dboid, roleid)
+#else
+#include "utils/acl.h"
+#define synchub_database_ownercheck(dboid, roleid) pg_database_ownercheck(dboid, roleid)
+#endif
+
 #include "fmgr.h"
 
 extern void synchub_init_materialized_srf(FunctionCallInfo fcinfo);

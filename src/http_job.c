@@ -63,6 +63,23 @@ dead(SynchubOutcome *out, char *error)
  * Parse the payload and submit the request.  False, with a dead outcome,
  * when the payload is invalid or the request cannot be set up.
  */
+/*
+ * A JSON number as an integer in [min, max]: false for anything else
+ * (fractions are rounded), never an ERROR.
+ */
+bool
+synchub_numeric_int64(Numeric n, int64 min, int64 max, int64 *result)
+{
+	if (numeric_is_nan(n) || numeric_is_inf(n) ||
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(n),
+										  NumericGetDatum(int64_to_numeric(min)))) < 0 ||
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(n),
+										  NumericGetDatum(int64_to_numeric(max)))) > 0)
+		return false;
+	*result = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(n)));
+	return *result >= min && *result <= max;
+}
+
 bool
 synchub_http_job_start(SynchubJob *job, SynchubOutcome *out)
 {
@@ -70,6 +87,7 @@ synchub_http_job_start(SynchubJob *job, SynchubOutcome *out)
 	JsonbValue *v;
 	char		errbuf[256];
 	const char *method = "GET";
+	int64		timeout_ms;
 
 	memset(&spec, 0, sizeof(spec));
 	if (!JB_ROOT_IS_OBJECT(job->payload))
@@ -162,9 +180,11 @@ synchub_http_job_start(SynchubJob *job, SynchubOutcome *out)
 		}
 		else
 		{
-			char	   *text = JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+			char	   *text;
 
-			if (v->type != jbvBinary)
+			if (v->type == jbvBinary)
+				text = JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+			else
 			{
 				/* scalar number or boolean: its JSON text */
 				Jsonb	   *j = JsonbValueToJsonb(v);
@@ -186,12 +206,12 @@ synchub_http_job_start(SynchubJob *job, SynchubOutcome *out)
 			dead(out, pstrdup("invalid http payload: \"timeout_ms\" must be a number"));
 			return false;
 		}
-		spec.timeout_ms = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
-		if (spec.timeout_ms < 1 || spec.timeout_ms > 3600000)
+		if (!synchub_numeric_int64(v->val.numeric, 1, 3600000, &timeout_ms))
 		{
 			dead(out, pstrdup("invalid http payload: \"timeout_ms\" must be between 1 and 3600000"));
 			return false;
 		}
+		spec.timeout_ms = (int) timeout_ms;
 	}
 	job->timeout_ms = spec.timeout_ms;
 	spec.max_body = (long) synchub_max_response_size * 1024L;
@@ -295,9 +315,12 @@ is_json(const char *data, size_t len)
 	return pg_parse_json(lex, &sem) == JSON_SUCCESS;
 }
 
-/* {"status": n, "headers": {...}, "body": ...} */
-Jsonb *
-synchub_http_job_result(SynchubHttpResult *res)
+/*
+ * {"status": n, "headers": {...}, "body": ...}; with json_body false a JSON
+ * body is kept as a string.
+ */
+static Jsonb *
+build_result(SynchubHttpResult *res, bool json_body)
 {
 	StringInfoData s;
 	char	   *ctype = res->headers ? header_value(res->headers, "content-type") : NULL;
@@ -333,7 +356,7 @@ synchub_http_job_result(SynchubHttpResult *res)
 		p = eol ? eol + 1 : NULL;
 	}
 	appendStringInfoString(&s, "}, ");
-	if (ctype && strstr(ctype, "json") && res->body_len > 0 && is_json(body, res->body_len))
+	if (json_body && ctype && strstr(ctype, "json") && res->body_len > 0 && is_json(body, res->body_len))
 	{
 		appendStringInfoString(&s, "\"body\": ");
 		appendBinaryStringInfo(&s, body, res->body_len);
@@ -359,6 +382,32 @@ synchub_http_job_result(SynchubHttpResult *res)
 	}
 	appendStringInfoChar(&s, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
+}
+
+/*
+ * The result of a response.  A body that is valid JSON text but that jsonb
+ * refuses (a number beyond numeric's range, nesting deeper than the stack
+ * allows) is kept as a string instead.  This runs outside any transaction:
+ * the parsers hold no resources, so their ERROR is caught and dropped here
+ * rather than ending the worker.
+ */
+Jsonb *
+synchub_http_job_result(SynchubHttpResult *res)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Jsonb	   *volatile result = NULL;
+
+	PG_TRY();
+	{
+		result = build_result(res, true);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	return result != NULL ? result : build_result(res, false);
 }
 
 /* The first bytes of the body, cut at a character boundary. */

@@ -47,6 +47,7 @@
 
 #define DEFAULT_RATE_WAIT_S		1.0
 #define DEFAULT_QUOTA_WAIT_S	3600.0
+#define MAX_WAIT_S			86400.0	/* a longer Retry-After or reset waits a day */
 
 typedef struct SyncJob
 {
@@ -67,7 +68,6 @@ typedef struct SyncJob
 	UpsertCounts counts;
 } SyncJob;
 
-typedef bool (*SyncAction) (SynchubJob *job, SynchubOutcome *out);
 
 bool
 sync_job_kind(const char *kind)
@@ -112,14 +112,15 @@ submit(SynchubJob *job, SynchubOutcome *out, Jsonb *request)
 	return ok;
 }
 
-/* A number in the checkpoint (0 when absent). */
+/* A count in the checkpoint (0 when absent or not a count). */
 static int64
 ck_count(Jsonb *ck, const char *key)
 {
 	JsonbValue *v = member(ck, key);
+	int64		n;
 
-	return v && v->type == jbvNumeric
-		? DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric))) : 0;
+	return v && v->type == jbvNumeric && synchub_numeric_int64(v->val.numeric, 0, PG_INT64_MAX, &n)
+		? n : 0;
 }
 
 /* The run's counts kept in a checkpoint under "counts" (zeros without). */
@@ -211,41 +212,6 @@ plan_and_submit(SynchubJob *job, SynchubOutcome *out, bool acquire)
 	return ok;
 }
 
-/* Run an action in a subtransaction: an ERROR fails the attempt. */
-static bool
-guarded(SyncAction action, SynchubJob *job, SynchubOutcome *out)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	bool		more = false;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		more = action(job, out);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *e;
-
-		MemoryContextSwitchTo(job->cxt);
-		e = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		out->kind = SYNCHUB_RETRY;
-		out->error = MemoryContextStrdup(job->cxt, e->message);
-		more = false;
-	}
-	PG_END_TRY();
-	return more;
-}
-
 static bool
 start(SynchubJob *job, SynchubOutcome *out)
 {
@@ -279,7 +245,7 @@ sync_job_start(SynchubJob *job, SynchubOutcome *out)
 		out->error = pstrdup("sync job without an integration");
 		return false;
 	}
-	return guarded(start, job, out);
+	return synchub_job_guarded(start, job, out);
 }
 
 /* The response arrived (no transaction is open): keep it. */
@@ -410,7 +376,7 @@ step(SynchubJob *job, SynchubOutcome *out)
 		bool		quota = page.error_class[0] == 'q';
 
 		out->kind = SYNCHUB_RESCHEDULE;
-		out->delay_s = page.wait_ms >= 0 ? page.wait_ms / 1000.0
+		out->delay_s = page.wait_ms >= 0 ? Min(page.wait_ms / 1000.0, MAX_WAIT_S)
 			: (quota ? DEFAULT_QUOTA_WAIT_S : DEFAULT_RATE_WAIT_S);
 		out->error = message;
 		if (quota)
@@ -443,5 +409,5 @@ step(SynchubJob *job, SynchubOutcome *out)
 bool
 sync_job_step(SynchubJob *job, SynchubOutcome *out)
 {
-	return guarded(step, job, out);
+	return synchub_job_guarded(step, job, out);
 }

@@ -96,6 +96,7 @@ PGDLLEXPORT void synchub_worker_main(Datum arg);
 static int	my_slot = -1;
 static char worker_name[64];
 static MemoryContext jobs_cxt;
+static MemoryContext xact_caller_cxt;	/* current before begin_xact(), again after end_xact() */
 static dlist_head inflight = DLIST_STATIC_INIT(inflight);
 static int	ninflight = 0;
 static int64 latest_id = 0;		/* the job started last, for pg_stat_activity */
@@ -204,7 +205,8 @@ synchub_worker_define_settings(void)
 	DefineCustomIntVariable("synchub.max_response_size",
 							"Largest response body an http job accepts.",
 							NULL, &synchub_max_response_size,
-							1024, 1, 1024 * 1024, PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
+							/* at most 128 MB: even base64-encoded it fits a jsonb string */
+							1024, 1, 128 * 1024, PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomStringVariable("synchub.user_agent",
 							   "User-Agent header of http jobs (a payload header overrides it).",
 							   NULL, &synchub_user_agent,
@@ -244,6 +246,7 @@ leave_absent(void)
 static void
 begin_xact(const char *activity)
 {
+	xact_caller_cxt = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -260,6 +263,8 @@ end_xact(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* the commit leaves TopMemoryContext current: back to the loop's */
+	MemoryContextSwitchTo(xact_caller_cxt);
 	pgstat_report_stat(false);
 }
 
@@ -431,7 +436,7 @@ claim_and_start(int n)
 			dlist_push_tail(&finished, &f->node);
 		}
 		else if (sync_job_kind(f->job.kind) ? sync_job_start(&f->job, &f->outcome)
-				 : synchub_http_job_start(&f->job, &f->outcome))
+				 : synchub_job_guarded(synchub_http_job_start, &f->job, &f->outcome))
 		{
 			latest_id = f->job.id;
 			strlcpy(latest_kind, f->job.kind, sizeof(latest_kind));
@@ -454,6 +459,45 @@ claim_and_start(int n)
 	}
 	list_free(started);
 	return (int) got;
+}
+
+/*
+ * Run a job's action in a subtransaction of the open transaction: an ERROR
+ * fails the attempt (the job is retried with backoff, then dead) instead of
+ * ending the worker.
+ */
+bool
+synchub_job_guarded(SynchubJobAction action, SynchubJob *job, SynchubOutcome *out)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		more = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		more = action(job, out);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(job->cxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		out->kind = SYNCHUB_RETRY;
+		out->error = MemoryContextStrdup(job->cxt, e->message);
+		more = false;
+	}
+	PG_END_TRY();
+	return more;
 }
 
 /* Record every succeeded job of the finished list in one statement. */
@@ -582,11 +626,11 @@ step_pages(void)
 {
 	dlist_mutable_iter it;
 	int			n = 0;
+	MemoryContext cxt = CurrentMemoryContext;	/* reset every loop */
 
 	dlist_foreach_modify(it, &pages)
 	{
 		InFlight   *f = dlist_container(InFlight, node, it.cur);
-		MemoryContext cxt = CurrentMemoryContext;	/* reset every loop */
 		MemoryContext old;
 		bool		more;
 

@@ -58,6 +58,9 @@ typedef struct SynchubOutcome
 	TimestampTz blocked_until;	/* the server asks for no request before */
 } SynchubOutcome;
 
+typedef bool (*SynchubJobAction) (SynchubJob *job, SynchubOutcome *out);
+
 extern void synchub_worker_define_settings(void);
+extern bool synchub_job_guarded(SynchubJobAction action, SynchubJob *job, SynchubOutcome *out);
 
 #endif							/* SYNCHUB_WORKER_H */

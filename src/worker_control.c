@@ -128,11 +128,18 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 {
 	char	   *dbname = database_needed_alone(pstmt->utilityStmt);
 
-	if (dbname)
+	/*
+	 * Only for a statement that can go on: run by the database's owner (or a
+	 * superuser), and, except RENAME, outside a transaction block, which
+	 * those statements refuse.  Anyone else's attempt fails later without
+	 * having stopped the worker.
+	 */
+	if (dbname && (IsA(pstmt->utilityStmt, RenameStmt) || !IsTransactionBlock()))
 	{
 		Oid			dboid = get_database_oid(dbname, true);
 
 		if (OidIsValid(dboid) && dboid != MyDatabaseId &&
+			synchub_database_ownercheck(dboid, GetUserId()) &&
 			synchub_shmem_stop_worker(dboid, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), HOLD_MS)) > 0)
 			(void) wait_for_worker(dboid, false);
 	}

@@ -62,6 +62,9 @@ class HttpMock:
         arg = parts[1] if len(parts) > 1 else None
         if head == "ok":
             return Response(200, OK_BODY, content_type="application/json")
+        if head == "jsontext":
+            # the query's body, sent as is under a JSON content type
+            return Response(200, req.query.get("body", ""), content_type="application/json")
         if head == "echo":
             return json_response({"method": req.method, "path": req.path,
                                   "query": req.query, "headers": req.headers,

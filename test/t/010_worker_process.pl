@@ -61,6 +61,23 @@ $node->safe_psql('postgres', 'CREATE DATABASE db2');
 $node->safe_psql('db2', 'CREATE EXTENSION synchub');
 ok(wait_for_worker($node, 'db2'), 'CREATE EXTENSION starts a worker');
 
+# A role that does not own db2 cannot stop its worker by trying to drop,
+# rename or copy it: the statements fail and the worker keeps running.
+$node->safe_psql('postgres', 'CREATE ROLE regress_intruder LOGIN CREATEDB');
+my $pid_before = worker_pid($node, 'db2');
+for my $stmt ('DROP DATABASE db2', 'ALTER DATABASE db2 RENAME TO db2x',
+	'CREATE DATABASE dbcopy TEMPLATE db2')
+{
+	my ($rc, $out, $err) = $node->psql('postgres', $stmt, extra_params => [ '-U', 'regress_intruder' ]);
+	isnt($rc, 0, "$stmt by a non-owner fails");
+}
+like(
+	($node->psql('postgres', 'BEGIN; DROP DATABASE db2; COMMIT;'))[2] // '',
+	qr/cannot run inside a transaction block/,
+	'DROP DATABASE in a transaction block fails');
+is(worker_pid($node, 'db2'), $pid_before, 'the worker of db2 kept running through all of them');
+$node->safe_psql('postgres', 'DROP ROLE regress_intruder');
+
 # DROP DATABASE while jobs run returns promptly
 enqueue_http($node, 'db2', "$url/delay/5000", n => 10);
 $node->poll_query_until('db2', "SELECT count(*) = 10 FROM synchub.job_queue WHERE state = 'running'");

@@ -77,6 +77,27 @@ ok(wait_finished($node, 'postgres'), 'invalid payload finishes');
 is($node->safe_psql('postgres', "SELECT state, last_error FROM synchub.jobs WHERE id = $id"),
 	'dead|invalid http payload: "url" must start with http:// or https://', 'invalid payload goes dead');
 
+# Payloads that must not take the worker down: a scalar body, a timeout far
+# out of range.  The worker keeps its pid through them.
+my $pid = worker_pid($node, 'postgres');
+$id = enqueue_http($node, 'postgres', "$url/echo", payload => '{"method": "POST", "body": 42}');
+my $id2 = enqueue_http($node, 'postgres', "$url/echo", payload => '{"method": "POST", "body": true}');
+my $id3 = enqueue_http($node, 'postgres', "$url/ok", payload => '{"timeout_ms": 1e10}');
+my $id4 = enqueue_http($node, 'postgres', "$url/ok", payload => '{"timeout_ms": -1e30}');
+ok(wait_finished($node, 'postgres'), 'scalar bodies and wild timeouts finish');
+is($node->safe_psql('postgres', "SELECT state, result->'body'->>'body' FROM synchub.jobs WHERE id IN ($id, $id2) ORDER BY id"),
+	"succeeded|42\nsucceeded|true", 'a number or boolean body is sent as its JSON text');
+is($node->safe_psql('postgres', "SELECT state, last_error FROM synchub.jobs WHERE id IN ($id3, $id4) ORDER BY id"),
+	"dead|invalid http payload: \"timeout_ms\" must be between 1 and 3600000\n"
+	  . "dead|invalid http payload: \"timeout_ms\" must be between 1 and 3600000",
+	'a timeout out of range goes dead');
+# valid JSON that jsonb refuses (a number beyond numeric's range) is kept as text
+$id = enqueue_http($node, 'postgres', "$url/jsontext?body=%7B%22n%22%3A%201e200000%7D");
+ok(wait_finished($node, 'postgres'), 'a body jsonb refuses finishes');
+is($node->safe_psql('postgres', "SELECT state, jsonb_typeof(result->'body'), result->>'body' FROM synchub.jobs WHERE id = $id"),
+	'succeeded|string|{"n": 1e200000}', 'a JSON body jsonb cannot hold is kept as a string');
+is(worker_pid($node, 'postgres'), $pid, 'the worker survived all of them');
+
 # a text body and response headers
 $id = enqueue_http($node, 'postgres', "$url/bytes/5");
 ok(wait_finished($node, 'postgres'), 'text body finishes');
