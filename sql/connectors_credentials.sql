@@ -105,6 +105,17 @@ SELECT pg_temp.err($$SELECT synchub._provider_request(1, 'full')$$);
 SELECT pg_temp.err($$SELECT synchub._provider_refresh_request(1)$$);
 SELECT name FROM synchub.integrations WHERE name LIKE 'cr\_%' ORDER BY name;
 RESET ROLE;
+-- A target is a table the role may read, insert into and update: the
+-- worker writes it as the table's owner.
+CREATE TABLE public.cr_private (integration_id bigint NOT NULL, external_id text NOT NULL,
+                                UNIQUE (integration_id, external_id));
+GRANT SELECT ON public.cr_private TO regress_cr_app;
+CREATE TABLE public.cr_app_people (LIKE public.cr_private INCLUDING INDEXES);
+ALTER TABLE public.cr_app_people OWNER TO regress_cr_app;
+SET ROLE regress_cr_app;
+SELECT pg_temp.err($$SELECT synchub.create_integration('cr_bad', 'pipedrive', 'https://api.pipedrive.com', '{"api_token": "x"}', '{"target": "public.cr_private"}')$$);
+SELECT synchub.create_integration('cr_own', 'pipedrive', 'https://api.pipedrive.com', '{"api_token": "x"}', '{"target": "public.cr_app_people"}') > 0 AS created;
+RESET ROLE;
 -- Even with EXECUTE granted, the functions that return secrets refuse
 -- every role but the extension owner.
 GRANT EXECUTE ON FUNCTION synchub._credentials_get(bigint), synchub._provider_request(bigint, text, jsonb)
@@ -149,7 +160,7 @@ SELECT synchub._credentials_get(id) AS unchanged FROM synchub.integrations WHERE
 -- Clean up.
 DELETE FROM synchub.job_queue WHERE integration_id IN (SELECT id FROM synchub.integrations WHERE name LIKE 'cr\_%');
 DELETE FROM synchub.integrations WHERE name LIKE 'cr\_%';
-DROP TABLE app_id, due;
+DROP TABLE app_id, due, public.cr_private;
 DROP OWNED BY regress_cr_app, regress_cr_other;
 DROP ROLE regress_cr_app;
 DROP ROLE regress_cr_other;

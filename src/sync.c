@@ -165,6 +165,7 @@ sync_store_rows(Oid target, int64 job_id, int64 integration_id, Jsonb *rows, Ups
 	opts.integration_id = integration_id;
 	opts.external_id_path = "external_id";
 	opts.touch_column = "synced_at";
+	opts.as_table_owner = true;
 	memset(&c, 0, sizeof(c));
 	upsert_records(target, rows, keys, 2, NULL, &opts, &c);
 	counts->inserted += c.inserted;

@@ -114,6 +114,8 @@ upsert_reject(UpsertRun *run, int index, ErrorData *edata)
 				 errmsg("record %d of the array was rejected", index),
 				 errdetail_internal("%s", edata->message)));
 
+	if (opts->as_table_owner)
+		SetUserIdAndSecContext(run->caller.user, run->caller.sec_context);
 	if (run->reject_plan == NULL)
 	{
 		Oid			types[8] = {INT8OID, INT8OID, REGCLASSOID, TEXTOID, INT4OID,
@@ -151,6 +153,10 @@ upsert_reject(UpsertRun *run, int index, ErrorData *edata)
 	rc = SPI_execute_plan(run->reject_plan, values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (opts->as_table_owner)	/* back to the table's owner for the records after */
+		SetUserIdAndSecContext(RelationGetForm(run->target.rel)->relowner,
+							   run->caller.sec_context | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
 	run->counts->rejected++;
 }
 
@@ -407,6 +413,8 @@ upsert_records(Oid target, Jsonb *records, char **key_columns, int nkeys,
 	old = MemoryContextSwitchTo(call_cxt);
 
 	memset(&run, 0, sizeof(run));
+	if (opts->as_table_owner)
+		synchub_become_table_owner(target, &run.caller);
 	run.opts = opts;
 	run.counts = out;
 	run.records = &records->root;
@@ -464,6 +472,8 @@ upsert_records(Oid target, Jsonb *records, char **key_columns, int nkeys,
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
+	if (opts->as_table_owner)
+		synchub_restore_user(&run.caller);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(call_cxt);
 	relation_close(rel, NoLock);

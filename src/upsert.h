@@ -34,6 +34,8 @@ typedef struct UpsertOptions
 									 * recorded in synchub.rejects; or NULL */
 	char	   *touch_column;	/* set to now() when a row is updated (not
 								 * compared), if the target has it; or NULL */
+	bool		as_table_owner; /* write as the target's owner, restricted
+								 * (table_owner.c); rejects as the caller */
 } UpsertOptions;
 
 typedef struct UpsertCounts

@@ -19,6 +19,7 @@
 #include "utils/rel.h"
 
 #include "upsert.h"
+#include "table_owner.h"
 
 /* One step of a JSON path: an object key or an array index. */
 typedef struct UpsertPathStep
@@ -116,6 +117,7 @@ typedef struct UpsertRun
 	List	   *plans;			/* UpsertPlan * */
 	int			current;		/* index of the record being processed */
 	MemoryContext call_cxt;		/* lives as long as the call */
+	SynchubUserSave caller;		/* with opts->as_table_owner: who to restore */
 } UpsertRun;
 
 /* upsert_map.c */

@@ -192,6 +192,14 @@ BEGIN
         IF (SELECT relkind FROM pg_class WHERE oid = target) NOT IN ('r', 'p') THEN
             PERFORM synchub._options_fail('target', format('"%s" is not a table.', target));
         END IF;
+        -- The worker writes the target as the table's owner: only a role
+        -- that may itself read and write it names it.
+        IF NOT (has_table_privilege(target, 'SELECT') AND has_table_privilege(target, 'INSERT')
+                AND has_table_privilege(target, 'UPDATE')) THEN
+            RAISE EXCEPTION 'permission denied for table %', target
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'The target of an integration must be a table its creator may read, insert into and update.';
+        END IF;
         o := jsonb_set(o, '{target}', to_jsonb(target::text));
     ELSE
         target := 'synchub.contacts'::regclass;

@@ -103,6 +103,16 @@ COMMENT ON FUNCTION synchub._export_install(regclass) IS
 SELECT synchub._export_install('synchub.contacts');
 
 -- The WHERE clause finding a row by its key ($1 holds the key as jsonb).
+-- A write of an integration's target, run as the table's owner in a
+-- security-restricted operation (src/table_owner.c): its triggers never run
+-- with the worker's rights.
+CREATE FUNCTION synchub._exec_as_table_owner(target regclass, sql text, p1 jsonb, p2 text) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'synchub_exec_as_table_owner'
+    LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION synchub._exec_as_table_owner(regclass, text, jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION synchub._exec_as_table_owner(regclass, text, jsonb, text) IS
+    'internal, extension owner only: run a write of target (parameters $1 jsonb, $2 text) as the table''s owner, restricted';
+
 CREATE FUNCTION synchub._row_key_where(target regclass, row_key jsonb) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT format('(%s) = (SELECT %s FROM jsonb_populate_record(NULL::%s, $1) k)',
@@ -386,8 +396,9 @@ BEGIN
         err := CASE WHEN (r->>'ok')::boolean THEN NULL ELSE coalesce(r->>'error', 'refused by the provider') END;
         IF err IS NULL AND r->>'id' IS NOT NULL AND r->>'id' IS DISTINCT FROM r->>'external_id' THEN
             BEGIN
-                EXECUTE format('UPDATE %s t SET external_id = $2 WHERE %s', tgt, synchub._row_key_where(tgt, r->'row_key'))
-                  USING r->'row_key', r->>'id';
+                PERFORM synchub._exec_as_table_owner(tgt,
+                    format('UPDATE %s t SET external_id = $2 WHERE %s', tgt, synchub._row_key_where(tgt, r->'row_key')),
+                    r->'row_key', r->>'id');
             EXCEPTION WHEN unique_violation THEN
                 err := format('the provider answered with id %s, which another row of %s already has', r->>'id', tgt);
             END;

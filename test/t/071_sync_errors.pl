@@ -178,6 +178,32 @@ is(sql("SELECT count(*) FROM picky WHERE integration_id = $bad"), '140',
 	'the pages before the bad record are stored, the failing page is not');
 sql("SELECT synchub.cancel($jb)");
 
+# A target owned by another role is written as that role: its trigger sees
+# the table's owner, not the worker's superuser, and the export write-back
+# of a provider id goes the same way.
+mock('pipedrive', 'POST', '/_mock/accounts', [ { token => 'tenant-token', contacts => 20, seed => 13 } ]);
+sql(q{CREATE ROLE regress_tenant;
+	CREATE TABLE tenant_people (LIKE synchub.contacts INCLUDING ALL);
+	CREATE TABLE tenant_log (who name, super boolean);
+	CREATE FUNCTION tenant_who() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN INSERT INTO tenant_log SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user;
+	      RETURN NEW; END $$;
+	CREATE TRIGGER tenant_who BEFORE INSERT OR UPDATE ON tenant_people FOR EACH ROW EXECUTE FUNCTION tenant_who();
+	ALTER TABLE tenant_people OWNER TO regress_tenant;
+	ALTER TABLE tenant_log OWNER TO regress_tenant;
+	ALTER FUNCTION tenant_who() OWNER TO regress_tenant;});
+my $tenant = integration('tenant', 'pipedrive', '{"token": "tenant-token"}',
+	'{"page_size": 10, "target": "tenant_people", "rate_limit": {"requests": 1000, "per_seconds": 1}}');
+my $jt = sql("SELECT synchub.sync('tenant', 'full')");
+is(wait_job($jt), 'succeeded|1|20', 'an import into a table of another owner succeeds');
+is(sql("SELECT count(*) FROM tenant_people WHERE integration_id = $tenant"), '20', 'all 20 rows stored');
+is(sql("SELECT who || '|' || super || '|' || count(*) FROM tenant_log GROUP BY who, super"), 'regress_tenant|false|20',
+	"the target's trigger ran as the table's owner, not as a superuser");
+is(sql("SELECT synchub._exec_as_table_owner('tenant_people', 'UPDATE tenant_people SET email = \$2 WHERE external_id = \$1->>''id''', '{\"id\": \"1\"}', 'x\@example.com')"),
+	'1', '_exec_as_table_owner writes one row');
+is(sql("SELECT who || '|' || super FROM tenant_log ORDER BY ctid DESC LIMIT 1"), 'regress_tenant|false',
+	'and its trigger runs as the owner too');
+
 my $log = slurp_file($node->logfile);
 unlike($log, qr/test-token|test-refresh|quota-token|dead-token|search-token|good-token|bad-token/, 'no credential in the server log');
 unlike(sql("SELECT string_agg(concat_ws(' ', payload, checkpoint, result, last_error), ' ') FROM synchub.jobs"),

@@ -1,0 +1,91 @@
+/*-------------------------------------------------------------------------
+ * table_owner.c
+ *    The worker writes an integration's target table as that table's owner,
+ *    in a security-restricted operation, the way PostgreSQL runs REFRESH
+ *    MATERIALIZED VIEW: the table's triggers, defaults and domain checks run
+ *    with its owner's rights, never with the worker's (the extension owner,
+ *    a superuser), and cannot change role or leave settings behind.
+ *
+ * An ERROR in between needs no cleanup here: the (sub)transaction abort
+ * restores the user and the settings.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/syscache.h"
+
+#include "table_owner.h"
+
+void
+synchub_become_table_owner(Oid relid, SynchubUserSave *save)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+
+	GetUserIdAndSecContext(&save->user, &save->sec_context);
+	SetUserIdAndSecContext(owner, save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save->guc_nest = NewGUCNestLevel();
+}
+
+void
+synchub_restore_user(const SynchubUserSave *save)
+{
+	/* settings the restricted code changed do not outlive it */
+	AtEOXact_GUC(false, save->guc_nest);
+	SetUserIdAndSecContext(save->user, save->sec_context);
+}
+
+PG_FUNCTION_INFO_V1(synchub_exec_as_table_owner);
+
+/*
+ * synchub._exec_as_table_owner(target regclass, sql text, p1 jsonb, p2 text)
+ *   runs sql (a write of target, with parameters $1 jsonb and $2 text) as
+ *   target's owner; returns the number of rows it processed.
+ */
+Datum
+synchub_exec_as_table_owner(PG_FUNCTION_ARGS)
+{
+	Oid			types[2] = {JSONBOID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2];
+	SynchubUserSave save;
+	int			rc;
+	uint64		n;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("target and sql must not be null")));
+	values[0] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	values[1] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
+	nulls[0] = PG_ARGISNULL(2) ? 'n' : ' ';
+	nulls[1] = PG_ARGISNULL(3) ? 'n' : ' ';
+
+	synchub_become_table_owner(PG_GETARG_OID(0), &save);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_with_args(text_to_cstring(PG_GETARG_TEXT_PP(1)), 2, types, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	n = SPI_processed;
+	SPI_finish();
+	synchub_restore_user(&save);
+	PG_RETURN_INT64((int64) n);
+}
