@@ -13,10 +13,22 @@
  *   redirect limit, environment proxies ignored, TLS verification on,
  *   connect and total timeouts per request, the body capped both by
  *   CURLOPT_MAXFILESIZE_LARGE and in the write callback.
+ * - Redirects are followed only within the origin of the request: same
+ *   scheme, host and port.  A request may carry a credential in any
+ *   header or in the query string, and libcurl drops only Authorization
+ *   and Cookie when a redirect changes host; so a redirect elsewhere,
+ *   and any change of scheme (https to http would send the credential in
+ *   cleartext), ends the request with an error instead.  Three layers:
+ *   CURLOPT_REDIR_PROTOCOLS_STR admits only the request's own scheme, the
+ *   open-socket callback refuses a new connection to another origin, and
+ *   CURLOPT_PREREQFUNCTION, called before every request is sent (on a new
+ *   or a reused connection), refuses to send to another origin.
  * - The allow-list is checked in CURLOPT_OPENSOCKETFUNCTION against the
  *   address curl is about to connect to, after DNS: a name that resolves
  *   to a loopback or private address is refused unless that address is
- *   listed, so DNS rebinding cannot reach internal services.
+ *   listed, so DNS rebinding cannot reach internal services.  IPv6
+ *   addresses that carry an IPv4 address (NAT64, 6to4) are judged by that
+ *   IPv4 address.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -44,8 +56,10 @@ typedef struct Request
 	char	   *url;
 	char	   *body;
 	char	   *allowed;
+	char	   *origin;			/* "scheme://host:port" of url */
 	void	   *tag;
 	bool		blocked;
+	bool		redirect_refused;	/* a redirect left the origin */
 	bool		too_large;
 	long		max_body;
 	char		errbuf[CURL_ERROR_SIZE];
@@ -95,6 +109,7 @@ request_free(Request *r)
 	free(r->url);
 	free(r->body);
 	free(r->allowed);
+	free(r->origin);
 	free(r);
 }
 
@@ -193,11 +208,50 @@ in_network(const char *text, const struct sockaddr *addr)
 	return true;
 }
 
+/*
+ * Not public: refused unless listed.  IPv4: "this" network, private,
+ * shared (carrier-grade NAT), loopback, link-local, private, IETF protocol
+ * assignments, private, benchmarking, multicast and reserved.  IPv6:
+ * unspecified, loopback and IPv4-compatible (::/96), IPv4-mapped,
+ * local-use NAT64 (its IPv4 address can sit at several offsets), Teredo
+ * (its client address is obfuscated), unique local, link-local, site-local
+ * and multicast.  The well-known NAT64 prefix and 6to4 are handled in
+ * is_internal by the IPv4 address they embed.
+ */
 static const char *const internal_networks[] = {
 	"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-	"172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/3",
-	"::/127", "::ffff:0:0/96", "fc00::/7", "fe80::/10", "ff00::/8"
+	"172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/3",
+	"::/96", "::ffff:0:0/96", "64:ff9b:1::/48", "2001::/32", "fc00::/7", "fe80::/10",
+	"fec0::/10", "ff00::/8"
 };
+
+/*
+ * Is addr in an internal network, directly or as the IPv4 address inside a
+ * NAT64 (64:ff9b::/96, last 32 bits) or 6to4 (2002::/16, bits 16-47)
+ * address?
+ */
+static bool
+is_internal(const struct sockaddr *addr)
+{
+	struct sockaddr_in v4;
+	const unsigned char *a6;
+
+	for (int i = 0; i < lengthof(internal_networks); i++)
+		if (in_network(internal_networks[i], addr))
+			return true;
+	if (addr->sa_family != AF_INET6)
+		return false;
+	a6 = ((const struct sockaddr_in6 *) addr)->sin6_addr.s6_addr;
+	memset(&v4, 0, sizeof(v4));
+	v4.sin_family = AF_INET;
+	if (in_network("64:ff9b::/96", addr))
+		memcpy(&v4.sin_addr, a6 + 12, 4);
+	else if (in_network("2002::/16", addr))
+		memcpy(&v4.sin_addr, a6 + 2, 4);
+	else
+		return false;
+	return is_internal((const struct sockaddr *) &v4);
+}
 
 static bool
 host_matches(const char *entry, const char *host)
@@ -253,10 +307,77 @@ synchub_http_address_allowed(const char *allowed, const char *host,
 	}
 	if (!name_ok)
 		return false;
-	for (int i = 0; i < lengthof(internal_networks); i++)
-		if (in_network(internal_networks[i], addr))
-			return false;
-	return true;
+	return !is_internal(addr);
+}
+
+/*
+ * "scheme://host:port" of url in lower case, the scheme's default port
+ * filled in; malloc'd, NULL if url does not parse (or out of memory).
+ */
+static char *
+url_origin(const char *url)
+{
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	char	   *port = NULL;
+	char	   *origin = NULL;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+	{
+		size_t		n = strlen(scheme) + strlen(host) + strlen(port) + sizeof("://:");
+
+		origin = malloc(n);
+		if (origin)
+		{
+			snprintf(origin, n, "%s://%s:%s", scheme, host, port);
+			for (char *c = origin; *c; c++)
+				*c = pg_ascii_tolower((unsigned char) *c);
+		}
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return origin;
+}
+
+/*
+ * Is the URL curl is working on (after a redirect, its target) in the
+ * origin of the request?  Anything unknown counts as another origin.
+ */
+static bool
+in_origin(Request *r)
+{
+	char	   *url = NULL;
+	char	   *origin;
+	bool		same;
+
+	if (r->origin == NULL ||
+		curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || url == NULL)
+		return false;
+	origin = url_origin(url);
+	same = origin != NULL && strcmp(origin, r->origin) == 0;
+	free(origin);
+	return same;
+}
+
+/* Before each request is sent, on a new or a reused connection. */
+static int
+prereq_cb(void *arg, char *conn_primary_ip, char *conn_local_ip,
+		  int conn_primary_port, int conn_local_port)
+{
+	Request    *r = arg;
+
+	if (!in_origin(r))
+	{
+		r->redirect_refused = true;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
 }
 
 static curl_socket_t
@@ -268,6 +389,11 @@ opensocket_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *address)
 	CURLU	   *u;
 	bool		ok = false;
 
+	if (!in_origin(r))
+	{
+		r->redirect_refused = true;
+		return CURL_SOCKET_BAD;
+	}
 	/* the effective URL: after a redirect, the host being connected to */
 	if (curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || url == NULL)
 		url = r->url;
@@ -325,6 +451,8 @@ synchub_http_submit(const SynchubHttpSpec *spec, void *tag, char *errbuf, size_t
 	r->method = strdup_or_null(spec->method);
 	r->url = strdup_or_null(spec->url);
 	r->allowed = strdup_or_null(spec->allowed_hosts ? spec->allowed_hosts : "");
+	if (r->url)
+		r->origin = url_origin(r->url);
 	if (spec->body)
 	{
 		r->body = malloc(spec->body_len + 1);
@@ -352,7 +480,9 @@ synchub_http_submit(const SynchubHttpSpec *spec, void *tag, char *errbuf, size_t
 		curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
 		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-		curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+		/* redirects keep the scheme; see the top of the file */
+		curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR,
+						 pg_strncasecmp(r->url, "https:", 6) == 0 ? "https" : "http");
 		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
 		curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long) MAX_REDIRECTS);
 		curl_easy_setopt(e, CURLOPT_PROXY, "");
@@ -367,6 +497,8 @@ synchub_http_submit(const SynchubHttpSpec *spec, void *tag, char *errbuf, size_t
 		curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
 		curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
 		curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
+		curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+		curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
 		curl_easy_setopt(e, CURLOPT_URL, r->url);
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
 		if (pg_strcasecmp(r->method, "HEAD") == 0)
@@ -416,6 +548,12 @@ collect_done(void)
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res->status);
 		if (code == CURLE_OK)
 			res->error = SYNCHUB_HTTP_OK;
+		else if (r->redirect_refused || code == CURLE_UNSUPPORTED_PROTOCOL)
+		{
+			/* the request's own scheme is http or https: a redirect's is not */
+			r->redirect_refused = true;
+			res->error = SYNCHUB_HTTP_OTHER;
+		}
 		else if (r->blocked)
 			res->error = SYNCHUB_HTTP_BLOCKED;
 		else if (r->too_large || code == CURLE_FILESIZE_EXCEEDED)
@@ -429,7 +567,10 @@ collect_done(void)
 			res->error = SYNCHUB_HTTP_CONNECT;
 		else
 			res->error = SYNCHUB_HTTP_OTHER;
-		if (code != CURLE_OK)
+		if (code != CURLE_OK && r->redirect_refused)
+			snprintf(res->message, sizeof(res->message),
+					 "redirect to another scheme, host or port refused");
+		else if (code != CURLE_OK)
 			snprintf(res->message, sizeof(res->message), "%s",
 					 r->errbuf[0] ? r->errbuf : curl_easy_strerror(code));
 		curl_multi_remove_handle(multi, r->easy);
