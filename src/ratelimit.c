@@ -25,19 +25,39 @@
  * pending and use no attempt).  The state is in shared memory when synchub
  * is preloaded (visible to every session through synchub.circuits);
  * without preloading it lives in the worker's private memory.
+ *
+ * Keys: an entry holds the key's first RL_KEY_LEN - 1 bytes (any DNS host
+ * name fits whole), its length and a 64-bit hash of the whole key; a
+ * lookup compares all three, so a longer key finds its own entry and two
+ * keys that share their first bytes keep separate state.  The circuits
+ * view shows such a key cut; the claim cannot skip its jobs by name, so
+ * they are claimed and handed back (no attempt used) while it refuses.
+ *
+ * The table has RL_KEYS entries for all databases.  An entry whose state
+ * still matters is never given to another key: windows that hold requests,
+ * a pause not yet over, an open circuit not yet cooled down, a trial
+ * request still out.  Any other entry may be reused, those without windows
+ * first.  Each worker keeps its own copy of the windows it configured, and
+ * puts them back on a reused entry of its keys (nothing was counted in
+ * them, so nothing is lost).  When every entry holds live state, a key
+ * with windows is refused for now instead of running unlimited.
+ *
+ * An LWLock guards the table (scans of all entries run under it).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
-#include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
@@ -45,14 +65,24 @@
 #include "ratelimit.h"
 
 #define RL_KEYS		256
-#define RL_KEY_LEN	128
+#define RL_KEY_LEN	256			/* a DNS name (253 bytes) fits whole */
 #define RL_WINDOWS	4
 #define RL_SLOTS	65			/* 64 slots per window, plus the current one */
+#define RL_FULL_WAIT_MS 1000	/* a key with windows, when no entry is free */
+#define RL_TRANCHE	"synchub rate limits"
 
 typedef enum
 {
 	CIRCUIT_CLOSED, CIRCUIT_OPEN, CIRCUIT_HALF_OPEN
 } CircuitState;
+
+/* What identifies a key: its hash, its length and its first bytes. */
+typedef struct RlKey
+{
+	uint64		hash;			/* of the whole key */
+	Size		len;			/* of the whole key */
+	char		text[RL_KEY_LEN];	/* the key, cut on a character boundary */
+} RlKey;
 
 typedef struct RlWindow
 {
@@ -66,9 +96,8 @@ typedef struct RlWindow
 typedef struct RlEntry
 {
 	bool		in_use;
-	bool		configured;		/* seen in the last configuration pass */
 	Oid			dboid;
-	char		key[RL_KEY_LEN];
+	RlKey		key;
 	int			nwindows;
 	RlWindow	w[RL_WINDOWS];
 	TimestampTz blocked_until;
@@ -81,15 +110,28 @@ typedef struct RlEntry
 
 typedef struct RlShared
 {
-	slock_t		mutex;
+	LWLock	   *lock;			/* NULL in private memory */
 	RlEntry		e[RL_KEYS];
 } RlShared;
+
+/* A worker's own copy of the windows of one key (its last configuration). */
+typedef struct RlLocal
+{
+	RlKey		key;			/* hash key: first */
+	int			nwindows;
+	int			limits[RL_WINDOWS];
+	int			per_ms[RL_WINDOWS];
+} RlLocal;
 
 int			synchub_circuit_failures = 5;
 int			synchub_circuit_cooldown = 30000;
 
 static bool preloaded = false;
 static RlShared *rl = NULL;
+
+/* This process's windows: of the last configuration pass, and of the next. */
+static HTAB *local_cur = NULL;
+static HTAB *local_next = NULL;
 
 #if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -100,6 +142,7 @@ rl_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(sizeof(RlShared));
+	RequestNamedLWLockTranche(RL_TRANCHE, 1);
 }
 #endif
 
@@ -122,6 +165,7 @@ synchub_ratelimit_init(void)
 	shmem_request_hook = rl_shmem_request;
 #else
 	RequestAddinShmemSpace(sizeof(RlShared));
+	RequestNamedLWLockTranche(RL_TRANCHE, 1);
 #endif
 }
 
@@ -136,46 +180,86 @@ state(void)
 	{
 		LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 		rl = ShmemInitStruct("synchub rate limits", sizeof(RlShared), &found);
+		if (!found)
+		{
+			memset(rl, 0, sizeof(RlShared));
+			rl->lock = &(GetNamedLWLockTranche(RL_TRANCHE))->lock;
+		}
 		LWLockRelease(AddinShmemInitLock);
 	}
 	else
-		rl = MemoryContextAlloc(TopMemoryContext, sizeof(RlShared));
-	if (!found)
-	{
-		memset(rl, 0, sizeof(RlShared));
-		SpinLockInit(&rl->mutex);
-	}
+		rl = MemoryContextAllocZero(TopMemoryContext, sizeof(RlShared));
 	return rl;
 }
 
-/* The entry of key in this database; created (evicting the stalest) if asked. */
-static RlEntry *
-lookup(RlShared *s, const char *key, bool create, TimestampTz now)
+static void
+rl_lock(RlShared *s, LWLockMode mode)
 {
-	RlEntry    *victim = NULL;
+	if (s->lock)
+		LWLockAcquire(s->lock, mode);
+}
 
-	for (int i = 0; i < RL_KEYS; i++)
-	{
-		RlEntry    *e = &s->e[i];
+static void
+rl_unlock(RlShared *s)
+{
+	if (s->lock)
+		LWLockRelease(s->lock);
+}
 
-		if (e->in_use && e->dboid == MyDatabaseId && strcmp(e->key, key) == 0)
-			return e;
-		if (!e->in_use)
-		{
-			if (victim == NULL || victim->in_use)
-				victim = e;
-		}
-		else if (!e->configured && (victim == NULL || (victim->in_use && e->last_used < victim->last_used)))
-			victim = e;
-	}
-	if (!create || victim == NULL)
+/* The identity of key (its cut text in this database's encoding). */
+static void
+make_key(const char *key, RlKey *k)
+{
+	Size		len = strlen(key);
+	int			cut;
+
+	memset(k, 0, sizeof(RlKey));
+	k->hash = hash_bytes_extended((const unsigned char *) key, (int) Min(len, (Size) PG_INT32_MAX), 0);
+	k->len = len;
+	cut = len < RL_KEY_LEN ? (int) len : pg_mbcliplen(key, (int) Min(len, (Size) PG_INT32_MAX), RL_KEY_LEN - 1);
+	memcpy(k->text, key, cut);
+}
+
+static bool
+same_key(const RlKey *a, const RlKey *b)
+{
+	return a->hash == b->hash && a->len == b->len && strcmp(a->text, b->text) == 0;
+}
+
+static uint32
+local_hash(const void *key, Size keysize)
+{
+	return (uint32) ((const RlKey *) key)->hash;
+}
+
+static int
+local_match(const void *key1, const void *key2, Size keysize)
+{
+	return same_key(key1, key2) ? 0 : 1;
+}
+
+static HTAB *
+local_create(void)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(RlKey);
+	ctl.entrysize = sizeof(RlLocal);
+	ctl.hash = local_hash;
+	ctl.match = local_match;
+	ctl.hcxt = TopMemoryContext;
+	return hash_create("synchub rate windows", 64, &ctl,
+					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+}
+
+/* The windows this process configured for k in the last pass, or NULL. */
+static RlLocal *
+local_find(const RlKey *k)
+{
+	if (local_cur == NULL)
 		return NULL;
-	memset(victim, 0, sizeof(RlEntry));
-	victim->in_use = true;
-	victim->dboid = MyDatabaseId;
-	strlcpy(victim->key, key, RL_KEY_LEN);
-	victim->last_used = now;
-	return victim;
+	return hash_search(local_cur, k, HASH_FIND, NULL);
 }
 
 static int64
@@ -219,79 +303,176 @@ window_wait(RlWindow *w, int64 now_ms)
 	return 1;
 }
 
+/*
+ * Give e these windows.  New windows start with the requests the old ones
+ * still held, counted as made now: a change of budget is no burst.
+ */
+static void
+set_windows(RlEntry *e, int nwindows, const int *limits, const int *per_ms, int64 now_ms)
+{
+	uint64		recent = 0;
+
+	for (int i = 0; i < e->nwindows; i++)
+	{
+		advance(&e->w[i], now_ms);
+		recent = Max(recent, window_sum(&e->w[i]));
+	}
+	memset(e->w, 0, sizeof(e->w));
+	e->nwindows = nwindows;
+	for (int i = 0; i < nwindows; i++)
+	{
+		int64		stretched = per_ms[i] + Max(250, per_ms[i] / 10);
+		RlWindow   *w = &e->w[i];
+
+		w->limit = limits[i];
+		w->per_ms = per_ms[i];
+		w->slot_ms = Max(1, (stretched + RL_SLOTS - 2) / (RL_SLOTS - 1));
+		w->last_slot = now_ms / w->slot_ms;
+		w->counts[w->last_slot % RL_SLOTS] = (uint32) Min(recent, PG_UINT32_MAX);
+	}
+}
+
+/*
+ * Whether e holds nothing that still matters, so that it may go to another
+ * key (lock held exclusively: its windows are moved to now).
+ */
+static bool
+reusable(RlEntry *e, TimestampTz now)
+{
+	int64		now_ms = ms_of(now);
+	TimestampTz cooled;
+
+	if (!e->in_use)
+		return true;
+	if (e->blocked_until > now)
+		return false;
+	/* open: until it may half-open; half-open: while its trial may be out */
+	cooled = TimestampTzPlusMilliseconds(e->circuit == CIRCUIT_OPEN ? e->opened_at : e->last_used,
+										 synchub_circuit_cooldown);
+	if ((e->circuit == CIRCUIT_OPEN || (e->circuit == CIRCUIT_HALF_OPEN && e->trial)) && cooled > now)
+		return false;
+	for (int i = 0; i < e->nwindows; i++)
+	{
+		advance(&e->w[i], now_ms);
+		if (window_sum(&e->w[i]) > 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The entry of k in this database (lock held exclusively).  Created if
+ * asked and an entry is free or reusable, with the windows of lw if given;
+ * NULL otherwise.
+ */
+static RlEntry *
+lookup(RlShared *s, const RlKey *k, bool create, TimestampTz now, const RlLocal *lw)
+{
+	RlEntry    *victim = NULL;
+	int			victim_rank = 3;
+
+	for (int i = 0; i < RL_KEYS; i++)
+	{
+		RlEntry    *e = &s->e[i];
+
+		if (e->in_use && e->dboid == MyDatabaseId && same_key(&e->key, k))
+			return e;
+	}
+	if (!create)
+		return NULL;
+	/* a free entry, else a reusable one without windows, else one with; the stalest */
+	for (int i = 0; i < RL_KEYS && victim_rank > 0; i++)
+	{
+		RlEntry    *e = &s->e[i];
+		int			rank;
+
+		if (!e->in_use)
+			rank = 0;
+		else if (!reusable(e, now))
+			continue;
+		else
+			rank = e->nwindows == 0 ? 1 : 2;
+		if (rank < victim_rank || (rank == victim_rank && e->last_used < victim->last_used))
+		{
+			victim = e;
+			victim_rank = rank;
+		}
+	}
+	if (victim == NULL)
+		return NULL;
+	memset(victim, 0, sizeof(RlEntry));
+	victim->in_use = true;
+	victim->dboid = MyDatabaseId;
+	victim->key = *k;
+	victim->last_used = now;
+	if (lw)
+		set_windows(victim, lw->nwindows, lw->limits, lw->per_ms, ms_of(now));
+	return victim;
+}
+
 /* Set key's windows (this database); resets the counts when they change. */
 void
 synchub_ratelimit_configure(const char *key, int nwindows, const int *limits, const int *per_ms)
 {
 	RlShared   *s = state();
+	TimestampTz now = GetCurrentTimestamp();
+	RlKey		k;
+	RlLocal    *lw;
 	RlEntry    *e;
-	bool		same;
 
 	nwindows = Min(nwindows, RL_WINDOWS);
-	SpinLockAcquire(&s->mutex);
-	e = lookup(s, key, true, GetCurrentTimestamp());
+	make_key(key, &k);
+	if (local_next == NULL)
+		local_next = local_create();
+	lw = hash_search(local_next, &k, HASH_ENTER, NULL);
+	lw->nwindows = nwindows;
+	for (int i = 0; i < nwindows; i++)
+	{
+		lw->limits[i] = limits[i];
+		lw->per_ms[i] = per_ms[i];
+	}
+
+	rl_lock(s, LW_EXCLUSIVE);
+	e = lookup(s, &k, true, now, NULL);
 	if (e)
 	{
-		same = e->nwindows == nwindows;
+		bool		same = e->nwindows == nwindows;
+
 		for (int i = 0; same && i < nwindows; i++)
 			same = e->w[i].limit == limits[i] && e->w[i].per_ms == per_ms[i];
 		if (!same)
-		{
-			/*
-			 * New windows start with the requests the old ones still held,
-			 * counted as made now: a change of budget is no burst.
-			 */
-			int64		now_ms = ms_of(GetCurrentTimestamp());
-			uint64		recent = 0;
-
-			for (int i = 0; i < e->nwindows; i++)
-			{
-				advance(&e->w[i], now_ms);
-				recent = Max(recent, window_sum(&e->w[i]));
-			}
-			memset(e->w, 0, sizeof(e->w));
-			e->nwindows = nwindows;
-			for (int i = 0; i < nwindows; i++)
-			{
-				int64		stretched = per_ms[i] + Max(250, per_ms[i] / 10);
-				RlWindow   *w = &e->w[i];
-
-				w->limit = limits[i];
-				w->per_ms = per_ms[i];
-				w->slot_ms = Max(1, (stretched + RL_SLOTS - 2) / (RL_SLOTS - 1));
-				w->last_slot = now_ms / w->slot_ms;
-				w->counts[w->last_slot % RL_SLOTS] = (uint32) Min(recent, PG_UINT32_MAX);
-			}
-		}
-		e->configured = true;
+			set_windows(e, nwindows, limits, per_ms, ms_of(now));
 	}
-	SpinLockRelease(&s->mutex);
+	rl_unlock(s);
+	/* no entry free: synchub_ratelimit_acquire() refuses the key until one is */
 }
 
 /*
  * End of a configuration pass: keys of this database that were not
- * configured lose their windows.  The next pass starts unmarked.
+ * configured lose their windows.  The next pass starts empty.
  */
 void
 synchub_ratelimit_configure_done(void)
 {
 	RlShared   *s = state();
 
-	SpinLockAcquire(&s->mutex);
+	if (local_cur)
+		hash_destroy(local_cur);
+	local_cur = local_next;
+	local_next = NULL;
+
+	rl_lock(s, LW_EXCLUSIVE);
 	for (int i = 0; i < RL_KEYS; i++)
 	{
 		RlEntry    *e = &s->e[i];
 
-		if (!e->in_use || e->dboid != MyDatabaseId)
-			continue;
-		if (!e->configured)
+		if (e->in_use && e->dboid == MyDatabaseId && e->nwindows > 0 && local_find(&e->key) == NULL)
 			e->nwindows = 0;
-		e->configured = false;
 	}
-	SpinLockRelease(&s->mutex);
+	rl_unlock(s);
 }
 
-/* Would a request for e be refused now?  (Lock held.) */
+/* Would a request for e be refused now?  (Lock held exclusively.) */
 static bool
 refused(RlEntry *e, TimestampTz now, long *wait_ms)
 {
@@ -332,7 +513,11 @@ refused(RlEntry *e, TimestampTz now, long *wait_ms)
 	return false;
 }
 
-/* Keys of this database that would refuse a request now (palloc'd strings). */
+/*
+ * Keys of this database that would refuse a request now (palloc'd
+ * strings).  Keys too long to be held whole are not named: their jobs are
+ * refused by synchub_ratelimit_acquire() instead.
+ */
 List *
 synchub_ratelimit_blocked_keys(TimestampTz now)
 {
@@ -342,17 +527,18 @@ synchub_ratelimit_blocked_keys(TimestampTz now)
 	int			n = 0;
 	long		wait;
 
-	SpinLockAcquire(&s->mutex);
+	rl_lock(s, LW_EXCLUSIVE);
 	for (int i = 0; i < RL_KEYS; i++)
 	{
 		RlEntry    *e = &s->e[i];
 
-		if (e->in_use && e->dboid == MyDatabaseId && refused(e, now, &wait))
-			memcpy(found[n++], e->key, RL_KEY_LEN);
+		if (e->in_use && e->dboid == MyDatabaseId && e->key.len < RL_KEY_LEN && refused(e, now, &wait))
+			memcpy(found[n++], e->key.text, RL_KEY_LEN);
 	}
-	SpinLockRelease(&s->mutex);
+	rl_unlock(s);
 	for (int i = 0; i < n; i++)
 		keys = lappend(keys, pstrdup(found[i]));
+	pfree(found);
 	return keys;
 }
 
@@ -364,12 +550,17 @@ bool
 synchub_ratelimit_acquire(const char *key, TimestampTz now, long *wait_ms)
 {
 	RlShared   *s = state();
+	RlKey		k;
+	RlLocal    *lw;
 	RlEntry    *e;
 	bool		ok = true;
 
 	*wait_ms = 0;
-	SpinLockAcquire(&s->mutex);
-	e = lookup(s, key, false, now);
+	make_key(key, &k);
+	lw = local_find(&k);
+	rl_lock(s, LW_EXCLUSIVE);
+	/* a key with windows needs its entry; one without has nothing to check */
+	e = lookup(s, &k, lw != NULL, now, lw);
 	if (e)
 	{
 		e->last_used = now;
@@ -383,7 +574,13 @@ synchub_ratelimit_acquire(const char *key, TimestampTz now, long *wait_ms)
 				e->trial = true;
 		}
 	}
-	SpinLockRelease(&s->mutex);
+	else if (lw)
+	{
+		/* every entry holds live state: wait rather than run unlimited */
+		ok = false;
+		*wait_ms = RL_FULL_WAIT_MS;
+	}
+	rl_unlock(s);
 	return ok;
 }
 
@@ -396,12 +593,14 @@ void
 synchub_ratelimit_restamp(const char *key, TimestampTz taken, TimestampTz now)
 {
 	RlShared   *s = state();
+	RlKey		k;
 	RlEntry    *e;
 	int64		then_ms = ms_of(taken);
 	int64		now_ms = ms_of(now);
 
-	SpinLockAcquire(&s->mutex);
-	e = lookup(s, key, false, now);
+	make_key(key, &k);
+	rl_lock(s, LW_EXCLUSIVE);
+	e = lookup(s, &k, false, now, NULL);
 	for (int i = 0; e != NULL && i < e->nwindows; i++)
 	{
 		RlWindow   *w = &e->w[i];
@@ -413,19 +612,27 @@ synchub_ratelimit_restamp(const char *key, TimestampTz taken, TimestampTz now)
 		w->counts[slot % RL_SLOTS]--;
 		w->counts[w->last_slot % RL_SLOTS]++;
 	}
-	SpinLockRelease(&s->mutex);
+	rl_unlock(s);
 }
 
-/* What a response (or failure) says: throttling and the breaker. */
+/*
+ * What a response (or failure) says: throttling and the breaker.  When no
+ * entry is free the news is dropped (the key's requests are counted on
+ * its entry if it has windows, and an entry with live state stays).
+ */
 void
 synchub_ratelimit_observe(const char *key, SynchubRateEvent event,
 						  TimestampTz blocked_until, TimestampTz now)
 {
 	RlShared   *s = state();
+	RlKey		k;
+	RlLocal    *lw;
 	RlEntry    *e;
 
-	SpinLockAcquire(&s->mutex);
-	e = lookup(s, key, event == SYNCHUB_RATE_FAILURE || blocked_until > now, now);
+	make_key(key, &k);
+	lw = local_find(&k);
+	rl_lock(s, LW_EXCLUSIVE);
+	e = lookup(s, &k, event == SYNCHUB_RATE_FAILURE || blocked_until > now, now, lw);
 	if (e)
 	{
 		e->last_used = now;
@@ -450,17 +657,21 @@ synchub_ratelimit_observe(const char *key, SynchubRateEvent event,
 		else if (e->circuit == CIRCUIT_HALF_OPEN)
 			e->trial = false;
 	}
-	SpinLockRelease(&s->mutex);
+	rl_unlock(s);
 }
 
-/* synchub.circuits: the state of every key of this database. */
+/*
+ * synchub.circuits: the state of every key of this database (a key too
+ * long to be held whole shows cut).
+ */
 PG_FUNCTION_INFO_V1(synchub_circuits);
 Datum
 synchub_circuits(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	RlShared   *s;
-	RlEntry    *copy = palloc(sizeof(RlEntry) * RL_KEYS);
+	RlEntry    *copy;
+	int			n = 0;
 	static const char *const names[] = {"closed", "open", "half-open"};
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -482,22 +693,23 @@ synchub_circuits(PG_FUNCTION_ARGS)
 	if (!preloaded)
 		PG_RETURN_VOID();
 	s = state();
-	SpinLockAcquire(&s->mutex);
-	memcpy(copy, s->e, sizeof(RlEntry) * RL_KEYS);
-	SpinLockRelease(&s->mutex);
+	copy = palloc(sizeof(RlEntry) * RL_KEYS);
+	rl_lock(s, LW_SHARED);
 	for (int i = 0; i < RL_KEYS; i++)
+		if (s->e[i].in_use && s->e[i].dboid == MyDatabaseId)
+			copy[n++] = s->e[i];
+	rl_unlock(s);
+	for (int i = 0; i < n; i++)
 	{
 		RlEntry    *e = &copy[i];
 		Datum		values[5];
 		bool		nulls[5] = {false, false, false, false, false};
 		const char *st = names[e->circuit];
 
-		if (!e->in_use || e->dboid != MyDatabaseId)
-			continue;
 		if (e->circuit == CIRCUIT_OPEN &&
 			TimestampTzPlusMilliseconds(e->opened_at, synchub_circuit_cooldown) <= now)
 			st = "half-open";
-		values[0] = CStringGetTextDatum(e->key);
+		values[0] = CStringGetTextDatum(e->key.text);
 		values[1] = CStringGetTextDatum(st);
 		values[2] = Int32GetDatum(e->failures);
 		values[3] = TimestampTzGetDatum(e->opened_at);

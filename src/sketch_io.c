@@ -36,7 +36,11 @@ typedef struct BinList
 	SketchBin  *bins;
 } BinList;
 
+#if PG_VERSION_NUM >= 180000
+pg_noreturn static void
+#else
 static void pg_attribute_noreturn()
+#endif
 parse_error(SketchParser *ps, const char *what)
 {
 	ereport(ERROR,
