@@ -228,5 +228,33 @@ SELECT table_name, n_live_tup >= 0 AS live, n_dead_tup >= 0 AS dead, total_bytes
        oldest_pending_age >= interval '2 hours' AS oldest_pending
   FROM synchub.queue_health ORDER BY table_name;
 
+-- The grants of docs/metrics.md, exactly: a role that refreshes the rollups
+-- and one that reads dashboards.
+CREATE ROLE regress_mr_refresh;
+CREATE ROLE regress_mr_reader;
+GRANT USAGE ON SCHEMA synchub TO regress_mr_refresh, regress_mr_reader;
+GRANT EXECUTE ON FUNCTION synchub.refresh_rollups(), synchub._hll_agg(bigint), synchub._hll_union(bytea, bytea),
+    synchub._hll_count(bytea), synchub.sketch_agg(double precision),
+    synchub.sketch_union(synchub.sketch, synchub.sketch) TO regress_mr_refresh;
+GRANT SELECT, UPDATE ON synchub.events TO regress_mr_refresh;
+GRANT SELECT, INSERT, UPDATE ON synchub.campaign_rollups, synchub.rollup_watermark TO regress_mr_refresh;
+GRANT EXECUTE ON FUNCTION synchub.campaign_dashboard(bigint, timestamptz, timestamptz),
+    synchub._dashboard_agg(timestamptz, bigint, bigint, bigint, bigint, bigint, bigint,
+                           bigint, bigint, bigint, bigint, bigint, bigint,
+                           bytea, bytea, bytea, bytea, bytea, bytea, synchub.sketch) TO regress_mr_reader;
+GRANT SELECT ON synchub.campaign_rollups TO regress_mr_reader;
+INSERT INTO synchub.events (campaign_id, lead_id, kind, at)
+SELECT 900, i % 7, CASE WHEN i % 3 = 0 THEN 'opened' ELSE 'sent' END, '2026-03-01 10:00+00'::timestamptz + i * interval '1 minute'
+  FROM generate_series(1, 30) i;
+SET ROLE regress_mr_refresh;
+SELECT synchub.refresh_rollups() > 0 AS refreshed;
+RESET ROLE;
+SET ROLE regress_mr_reader;
+SELECT d->'counts' AS counts, d->'unique' AS uniq
+  FROM synchub.campaign_dashboard(900, '2026-03-01', '2026-03-02') d;
+RESET ROLE;
+DROP OWNED BY regress_mr_refresh, regress_mr_reader;
+DROP ROLE regress_mr_refresh, regress_mr_reader;
+
 DROP SCHEMA rollup_test CASCADE;
 SELECT synchub.start_worker() IS NOT NULL AS worker_started;

@@ -22,15 +22,15 @@ CREATE INDEX secrets_name_idx ON synchub.secrets (name, created_at);
 REVOKE ALL ON synchub.secrets FROM PUBLIC;
 COMMENT ON TABLE synchub.secrets IS 'per-database keys generated at CREATE EXTENSION; readable by the extension owner only';
 
-CREATE FUNCTION synchub.random_bytes(n integer) RETURNS bytea
+CREATE FUNCTION synchub._random_bytes(n integer) RETURNS bytea
     AS 'MODULE_PATHNAME', 'synchub_random_bytes'
     LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
-REVOKE ALL ON FUNCTION synchub.random_bytes(integer) FROM PUBLIC;
-COMMENT ON FUNCTION synchub.random_bytes(integer) IS 'n bytes (1..1024) from the server''s strong random source';
+REVOKE ALL ON FUNCTION synchub._random_bytes(integer) FROM PUBLIC;
+COMMENT ON FUNCTION synchub._random_bytes(integer) IS 'internal: n bytes (1..1024) from the server''s strong random source';
 
 INSERT INTO synchub.secrets (name, value) VALUES
-    ('cursor_key', synchub.random_bytes(32)),
-    ('credentials_key', synchub.random_bytes(32));
+    ('cursor_key', synchub._random_bytes(32)),
+    ('credentials_key', synchub._random_bytes(32));
 SELECT pg_catalog.pg_extension_config_dump('synchub.secrets', '');
 
 CREATE FUNCTION synchub.version() RETURNS text

@@ -5,7 +5,8 @@
 -- With shared_preload_libraries = 'synchub' a launcher keeps one worker per
 -- database where the extension is installed; without it start_worker()
 -- starts one for the current database.  The worker runs the jobs of queue
--- 'synchub' whose kind it implements (http, full_import, incremental_sync).
+-- 'synchub' whose kind it implements (http, full_import, incremental_sync,
+-- export).
 -------------------------------------------------------------------------------
 
 CREATE FUNCTION synchub.start_worker() RETURNS boolean
