@@ -55,6 +55,7 @@ typedef struct Request
 	char	   *method;
 	char	   *url;
 	char	   *body;
+	size_t		body_len;
 	char	   *allowed;
 	char	   *origin;			/* "scheme://host:port" of url */
 	void	   *tag;
@@ -104,9 +105,16 @@ request_free(Request *r)
 {
 	if (r->easy)
 		curl_easy_cleanup(r->easy);
+	/* headers, URL and body may hold credentials: wiped before freed */
+	for (struct curl_slist *h = r->headers; h != NULL; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
 	curl_slist_free_all(r->headers);
 	free(r->method);
+	if (r->url)
+		explicit_bzero(r->url, strlen(r->url));
 	free(r->url);
+	if (r->body)
+		explicit_bzero(r->body, r->body_len);
 	free(r->body);
 	free(r->allowed);
 	free(r->origin);
@@ -456,6 +464,7 @@ synchub_http_submit(const SynchubHttpSpec *spec, void *tag, char *errbuf, size_t
 	if (spec->body)
 	{
 		r->body = malloc(spec->body_len + 1);
+		r->body_len = spec->body_len;
 		if (r->body)
 			memcpy(r->body, spec->body, spec->body_len);
 	}

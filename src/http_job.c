@@ -80,6 +80,18 @@ synchub_numeric_int64(Numeric n, int64 min, int64 max, int64 *result)
 	return *result >= min && *result <= max;
 }
 
+/* Zero the strings of a submitted request that may carry credentials. */
+static void
+wipe_spec(SynchubHttpSpec *spec)
+{
+	ListCell   *lc;
+
+	foreach(lc, spec->headers)
+		explicit_bzero(lfirst(lc), strlen(lfirst(lc)));
+	if (spec->url)
+		explicit_bzero((char *) spec->url, strlen(spec->url));
+}
+
 bool
 synchub_http_job_start(SynchubJob *job, SynchubOutcome *out)
 {
@@ -88,6 +100,7 @@ synchub_http_job_start(SynchubJob *job, SynchubOutcome *out)
 	char		errbuf[256];
 	const char *method = "GET";
 	int64		timeout_ms;
+	bool		ok;
 
 	memset(&spec, 0, sizeof(spec));
 	if (!JB_ROOT_IS_OBJECT(job->payload))
@@ -218,7 +231,10 @@ synchub_http_job_start(SynchubJob *job, SynchubOutcome *out)
 	spec.user_agent = synchub_user_agent;
 	spec.allowed_hosts = synchub_allowed_hosts;
 
-	if (!synchub_http_submit(&spec, job, errbuf, sizeof(errbuf)))
+	ok = synchub_http_submit(&spec, job, errbuf, sizeof(errbuf));
+	/* the request keeps its own copies: ours, which may hold credentials, go */
+	wipe_spec(&spec);
+	if (!ok)
 	{
 		out->kind = SYNCHUB_RETRY;
 		out->error = psprintf("%s: %s", job->what, errbuf);

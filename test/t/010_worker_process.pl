@@ -113,10 +113,18 @@ $node->restart;
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('synchub launcher', 'synchub worker')"),
 	'0', 'no launcher and no worker without preload');
+$node->append_conf('postgresql.conf', "synchub.rollup_interval = '1s'");
+$node->reload;
 $id = enqueue_http($node, 'postgres', "$url/ok");
 is($node->safe_psql('postgres', 'SELECT synchub.start_worker()'), 't', 'start_worker() without preload');
 ok(wait_finished($node, 'postgres'), 'the started worker runs jobs');
 is($node->safe_psql('postgres', "SELECT state FROM synchub.jobs WHERE id = $id"), 'succeeded', 'job succeeded');
+# the worker refreshes the rollups every synchub.rollup_interval
+$node->safe_psql('postgres',
+	"INSERT INTO synchub.events (campaign_id, lead_id, kind) SELECT 77, g, 'sent' FROM generate_series(1, 5) g");
+ok($node->poll_query_until('postgres',
+	"SELECT coalesce(sum(sent), 0) = 5 FROM synchub.campaign_rollups WHERE campaign_id = 77"),
+	'the worker refreshed the rollups by itself');
 is($node->safe_psql('postgres', 'SELECT synchub.stop_worker()'), 't', 'stop_worker() without preload');
 ok(wait_for_worker($node, 'postgres', 0), 'the worker is gone');
 
