@@ -286,15 +286,12 @@ get_as_owner(void *arg)
 				 errdetail("The stored ciphertext was not made for this integration with this database's key.")));
 }
 
+static void store_checked(CredentialsOp *op);
+
 void
 credentials_store(int64 integration_id, Jsonb *credentials)
 {
 	CredentialsOp op;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1];
-	bool		isnull;
-	char	   *name;
-	bool		allowed;
 
 	if (credentials == NULL || !JB_ROOT_IS_OBJECT(credentials) || JB_ROOT_IS_SCALAR(credentials))
 		ereport(ERROR,
@@ -305,20 +302,43 @@ credentials_store(int64 integration_id, Jsonb *credentials)
 	op.integration_id = integration_id;
 	op.plain = JsonbToCString(NULL, &credentials->root, VARSIZE(credentials));
 	op.plain_len = strlen(op.plain);
-	if (op.plain_len > CRED_MAX_PLAIN)
+	/* the plaintext is wiped whatever happens, an error included */
+	PG_TRY();
+	{
+		store_checked(&op);
+	}
+	PG_FINALLY();
+	{
+		explicit_bzero(op.plain, op.plain_len);
+	}
+	PG_END_TRY();
+	pfree(op.plain);
+}
+
+/* credentials_store, its plaintext in op: length, access, then the write. */
+static void
+store_checked(CredentialsOp *op)
+{
+	Datum		values[1];
+	Oid			types[1] = {INT8OID};
+	bool		isnull;
+	char	   *name;
+	bool		allowed;
+
+	if (op->plain_len > CRED_MAX_PLAIN)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("credentials must be at most %d bytes long as JSON text", CRED_MAX_PLAIN)));
 
 	SPI_connect();
 	/* With the caller's rights: row-level security hides others' integrations. */
-	values[0] = Int64GetDatum(integration_id);
+	values[0] = Int64GetDatum(op->integration_id);
 	if (SPI_execute_with_args(access_sql, 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up integration " INT64_FORMAT, integration_id);
+		elog(ERROR, "could not look up integration " INT64_FORMAT, op->integration_id);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("integration " INT64_FORMAT " does not exist", integration_id)));
+				 errmsg("integration " INT64_FORMAT " does not exist", op->integration_id)));
 	name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	allowed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	if (!allowed && GetUserId() != extension_owner())
@@ -327,10 +347,8 @@ credentials_store(int64 integration_id, Jsonb *credentials)
 				 errmsg("permission denied for integration \"%s\"", name),
 				 errdetail("Only members of the role that created an integration may set its credentials.")));
 
-	as_extension_owner(store_as_owner, &op);
+	as_extension_owner(store_as_owner, op);
 	SPI_finish();
-	explicit_bzero(op.plain, op.plain_len);
-	pfree(op.plain);
 }
 
 Jsonb *
