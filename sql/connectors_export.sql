@@ -52,6 +52,12 @@ SELECT c.email, o.version FROM synchub.outbox o JOIN synchub.contacts c ON c.id 
 INSERT INTO connectors_ex.leads (integration_id, email) VALUES (pg_temp.iid('ex_leads'), 'lead@example.com');
 SELECT row_key FROM synchub.outbox WHERE integration_id = pg_temp.iid('ex_leads');
 SELECT synchub.sync('ex_hs', 'export') > 0 AS enqueued;
+-- An outbox entry of ex_hs naming a row of another integration (ex_off's)
+-- is dropped at planning, never sent; an integration without export is
+-- not planned at all.
+INSERT INTO synchub.outbox (integration_id, row_key)
+SELECT pg_temp.iid('ex_hs'), jsonb_build_object('id', id) FROM synchub.contacts WHERE external_id = '7';
+SELECT pg_temp.err($$SELECT synchub._export_plan(pg_temp.iid('ex_off'), NULL)$$);
 
 -- HubSpot: one batch upsert by email; the row without an email is refused
 -- before any request.
@@ -60,6 +66,10 @@ SELECT r->>'method' AS method, r->>'url' AS url, r->'headers'->>'Authorization' 
        jsonb_pretty(r->'body') AS body FROM req;
 SELECT jsonb_array_length(r->'checkpoint'->'batch') AS batch, r->'checkpoint'->>'total' AS total,
        r->'checkpoint' #>> '{counts,rejected}' AS rejected FROM req;
+SELECT r::text LIKE '%off@example.com%' AS other_integration_sent,
+       (SELECT count(*) FROM synchub.outbox o JOIN synchub.contacts c ON c.id = (o.row_key->>'id')::bigint
+         WHERE o.integration_id = pg_temp.iid('ex_hs') AND c.external_id = '7') AS forged_entries_left
+  FROM req;
 SELECT external_id, record->>'last_name' AS last_name, error FROM synchub.rejects WHERE integration_id = pg_temp.iid('ex_hs');
 -- 207: one created, one refused.
 CREATE TEMP TABLE page AS

@@ -22,6 +22,13 @@ SELECT synchub.create_integration('it_pd', 'pipedrive', 'https://api.pipedrive.c
       "rate_limit": {"requests": 20, "per_seconds": 2}}') > 0 AS created;
 SELECT name, provider, base_url, options, status, owner = current_user::regrole AS mine
   FROM synchub.integrations WHERE name LIKE 'it\_%' ORDER BY name;
+-- A target named through the search_path is stored with its schema.
+SET search_path = connectors_it, public;
+SELECT synchub.create_integration('it_path', 'pipedrive', 'https://api.pipedrive.com', '{"api_token": "x"}',
+                                  '{"target": "people"}') > 0 AS created;
+RESET search_path;
+SELECT options->>'target' AS target FROM synchub.integrations WHERE name = 'it_path';
+DELETE FROM synchub.integrations WHERE name = 'it_path';
 
 -- The field map in effect: the provider's default for the columns the
 -- target has, with the integration's overrides.

@@ -42,6 +42,9 @@ synchub_become_table_owner(Oid relid, SynchubUserSave *save)
 	SetUserIdAndSecContext(owner, save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	save->guc_nest = NewGUCNestLevel();
+	/* the table's code sees PostgreSQL's default path, not the worker's */
+	(void) set_config_option("search_path", "\"$user\", public", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 }
 
 void
@@ -50,6 +53,70 @@ synchub_restore_user(const SynchubUserSave *save)
 	/* settings the restricted code changed do not outlive it */
 	AtEOXact_GUC(false, save->guc_nest);
 	SetUserIdAndSecContext(save->user, save->sec_context);
+}
+
+/* Run sql with $1 jsonb, $2 text as target's owner; SPI's result is left. */
+static uint64
+run_as_owner(FunctionCallInfo fcinfo, bool read_only)
+{
+	Oid			types[2] = {JSONBOID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2];
+	SynchubUserSave save;
+	int			rc;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("target and sql must not be null")));
+	values[0] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	values[1] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
+	nulls[0] = PG_ARGISNULL(2) ? 'n' : ' ';
+	nulls[1] = PG_ARGISNULL(3) ? 'n' : ' ';
+
+	synchub_become_table_owner(PG_GETARG_OID(0), &save);
+	rc = SPI_execute_with_args(text_to_cstring(PG_GETARG_TEXT_PP(1)), 2, types, values, nulls,
+							   read_only, read_only ? 1 : 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	synchub_restore_user(&save);
+	return SPI_processed;
+}
+
+PG_FUNCTION_INFO_V1(synchub_read_as_table_owner);
+
+/*
+ * synchub._read_as_table_owner(target regclass, sql text, p1 jsonb, p2 text)
+ *   the first column (jsonb) of the first row of a query of target, run as
+ *   target's owner; NULL without a row.
+ */
+Datum
+synchub_read_as_table_owner(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Datum		result = (Datum) 0;
+	bool		isnull = true;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (run_as_owner(fcinfo, true) > 0)
+	{
+		if (SPI_tuptable->tupdesc->natts < 1 ||
+			SPI_gettypeid(SPI_tuptable->tupdesc, 1) != JSONBOID)
+			elog(ERROR, "_read_as_table_owner needs a query whose first column is jsonb");
+		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+		{
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
+			result = PointerGetDatum(DatumGetJsonbPCopy(result));
+			MemoryContextSwitchTo(old);
+		}
+	}
+	SPI_finish();
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
 }
 
 PG_FUNCTION_INFO_V1(synchub_exec_as_table_owner);
@@ -62,30 +129,11 @@ PG_FUNCTION_INFO_V1(synchub_exec_as_table_owner);
 Datum
 synchub_exec_as_table_owner(PG_FUNCTION_ARGS)
 {
-	Oid			types[2] = {JSONBOID, TEXTOID};
-	Datum		values[2];
-	char		nulls[2];
-	SynchubUserSave save;
-	int			rc;
 	uint64		n;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("target and sql must not be null")));
-	values[0] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
-	values[1] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
-	nulls[0] = PG_ARGISNULL(2) ? 'n' : ' ';
-	nulls[1] = PG_ARGISNULL(3) ? 'n' : ' ';
-
-	synchub_become_table_owner(PG_GETARG_OID(0), &save);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args(text_to_cstring(PG_GETARG_TEXT_PP(1)), 2, types, values, nulls, false, 0);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-	n = SPI_processed;
+	n = run_as_owner(fcinfo, false);
 	SPI_finish();
-	synchub_restore_user(&save);
 	PG_RETURN_INT64((int64) n);
 }

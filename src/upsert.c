@@ -121,7 +121,14 @@ upsert_reject(UpsertRun *run, int index, ErrorData *edata)
 		Oid			types[8] = {INT8OID, INT8OID, REGCLASSOID, TEXTOID, INT4OID,
 		JSONBOID, TEXTOID, TEXTOID};
 
-		run->reject_plan = SPI_prepare("INSERT INTO synchub.rejects (job_id, integration_id, target, "
+		/* a sync's rejects belong to its integration's owner, who reads them */
+		run->reject_plan = SPI_prepare(opts->as_table_owner
+									   ? "INSERT INTO synchub.rejects (job_id, integration_id, target, "
+									   "external_id, record_index, record, error, sqlstate, owner) "
+									   "SELECT $1, $2, $3, $4, $5, $6, $7, $8, "
+									   "coalesce((SELECT i.owner FROM synchub.integrations i WHERE i.id = $2), "
+									   "current_user::regrole)"
+									   : "INSERT INTO synchub.rejects (job_id, integration_id, target, "
 									   "external_id, record_index, record, error, sqlstate) "
 									   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, types);
 		if (run->reject_plan == NULL)

@@ -35,7 +35,8 @@ typedef struct UpsertOptions
 	char	   *touch_column;	/* set to now() when a row is updated (not
 								 * compared), if the target has it; or NULL */
 	bool		as_table_owner; /* write as the target's owner, restricted
-								 * (table_owner.c); rejects as the caller */
+								 * (table_owner.c); rejects as the caller,
+								 * owned by the integration's owner */
 } UpsertOptions;
 
 typedef struct UpsertCounts

@@ -758,6 +758,13 @@ synchub_worker_main(Datum arg)
 	 */
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("max_parallel_workers_per_gather", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	/*
+	 * It runs as a superuser: no schema a database user can create objects
+	 * in is searched for the functions and operators of its statements.
+	 * (A target's own code runs as the table's owner with the default path,
+	 * table_owner.c.)
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
 	snprintf(worker_name, sizeof(worker_name), "synchub:%u:%d", dboid, (int) MyProcPid);
 	jobs_cxt = AllocSetContextCreate(TopMemoryContext, "synchub worker jobs", ALLOCSET_DEFAULT_SIZES);
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "synchub worker loop", ALLOCSET_DEFAULT_SIZES);

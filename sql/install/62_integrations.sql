@@ -149,7 +149,7 @@ LANGUAGE sql STABLE AS $$
       FROM jsonb_each(coalesce(spec->'field_map', '{}') || coalesce(options->'field_map', '{}')) m
      WHERE jsonb_typeof(m.value) = 'string'
        AND (options->'field_map' ? m.key OR EXISTS (
-            SELECT FROM pg_attribute a
+            SELECT FROM pg_catalog.pg_attribute a
              WHERE a.attrelid = coalesce(options->>'target', 'synchub.contacts')::regclass
                AND a.attname = m.key AND a.attnum > 0 AND NOT a.attisdropped))
 $$;
@@ -189,7 +189,7 @@ BEGIN
             RAISE EXCEPTION 'relation "%" does not exist', o->>'target'
                 USING ERRCODE = 'undefined_table';
         END IF;
-        IF (SELECT relkind FROM pg_class WHERE oid = target) NOT IN ('r', 'p') THEN
+        IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = target) NOT IN ('r', 'p') THEN
             PERFORM synchub._options_fail('target', format('"%s" is not a table.', target));
         END IF;
         -- The worker writes the target as the table's owner: only a role
@@ -200,16 +200,21 @@ BEGIN
                 USING ERRCODE = 'insufficient_privilege',
                       DETAIL = 'The target of an integration must be a table its creator may read, insert into and update.';
         END IF;
-        o := jsonb_set(o, '{target}', to_jsonb(target::text));
+        -- always schema-qualified: the name is resolved again by sessions
+        -- (the worker's, every writer's) whose search_path differs
+        o := jsonb_set(o, '{target}', to_jsonb((SELECT format('%I.%I', n.nspname, c.relname)
+                                                  FROM pg_catalog.pg_class c
+                                                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                                                 WHERE c.oid = target)));
     ELSE
         target := 'synchub.contacts'::regclass;
     END IF;
     -- The key every sync writes by.
     IF NOT EXISTS (
-        SELECT FROM pg_index i
+        SELECT FROM pg_catalog.pg_index i
          WHERE i.indrelid = target AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
            AND (SELECT array_agg(a.attname::text ORDER BY a.attname)
-                  FROM unnest(i.indkey::int2[]) n JOIN pg_attribute a ON a.attrelid = target AND a.attnum = n)
+                  FROM unnest(i.indkey::int2[]) n JOIN pg_catalog.pg_attribute a ON a.attrelid = target AND a.attnum = n)
                = ARRAY['external_id', 'integration_id']) THEN
         PERFORM synchub._options_fail('target',
             format('Table %s needs columns integration_id and external_id with a unique key on exactly (integration_id, external_id).', target));
@@ -228,7 +233,7 @@ BEGIN
                     format('The path for column "%s" must be a field path such as "a.b", "a[0].b" or "$", or null.', k));
             END IF;
             IF jsonb_typeof(v) = 'string' AND NOT EXISTS (
-                    SELECT FROM pg_attribute a WHERE a.attrelid = target AND a.attname = k AND a.attnum > 0 AND NOT a.attisdropped) THEN
+                    SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = target AND a.attname = k AND a.attnum > 0 AND NOT a.attisdropped) THEN
                 RAISE EXCEPTION 'column "%" of relation "%" does not exist', k, target
                     USING ERRCODE = 'undefined_column', DETAIL = 'Every key of the field_map option must be a column of the target table.';
             END IF;
@@ -280,7 +285,7 @@ BEGIN
         SELECT string_agg(DISTINCT format('"%s"', m[1]), ', ') INTO k
           FROM regexp_matches(concat_ws(' ', (spec #> '{write,record}')::text, spec #>> '{write,key}', o->>'write_key'),
                               '\{([a-z_][a-z0-9_]*)\}', 'g') m
-         WHERE NOT EXISTS (SELECT FROM pg_attribute a
+         WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
                             WHERE a.attrelid = target AND a.attname = m[1] AND a.attnum > 0 AND NOT a.attisdropped);
         IF k IS NOT NULL THEN
             RAISE WARNING 'the export of provider "%" names columns that table % does not have: %', provider, target, k

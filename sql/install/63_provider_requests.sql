@@ -551,7 +551,7 @@ BEGIN
     SELECT p.spec INTO spec FROM synchub.providers p WHERE p.name = i.provider;
     target := coalesce(i.options->>'target', 'synchub.contacts')::regclass;
     fmap := synchub._effective_field_map(spec, i.options);
-    SELECT array_agg(a.attname::text) INTO cols FROM pg_attribute a
+    SELECT array_agg(a.attname::text) INTO cols FROM pg_catalog.pg_attribute a
      WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped;
 
     -- One entry per column of the row (src/providers_map.c).

@@ -67,9 +67,9 @@ COMMENT ON FUNCTION synchub._capture_change() IS
 CREATE FUNCTION synchub._primary_key(target regclass) RETURNS text[]
 LANGUAGE sql STABLE AS $$
     SELECT array_agg(a.attname::text ORDER BY k.n)
-      FROM pg_index i
+      FROM pg_catalog.pg_index i
      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
-      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+      JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
      WHERE i.indrelid = target AND i.indisprimary
 $$;
 REVOKE ALL ON FUNCTION synchub._primary_key(regclass) FROM PUBLIC;
@@ -81,7 +81,7 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     pk text[] := synchub._primary_key(target);
 BEGIN
-    IF EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = target AND t.tgname = 'synchub_export_capture') THEN
+    IF EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgrelid = target AND t.tgname = 'synchub_export_capture') THEN
         RETURN;
     END IF;
     IF pk IS NULL THEN
@@ -112,6 +112,13 @@ CREATE FUNCTION synchub._exec_as_table_owner(target regclass, sql text, p1 jsonb
 REVOKE ALL ON FUNCTION synchub._exec_as_table_owner(regclass, text, jsonb, text) FROM PUBLIC;
 COMMENT ON FUNCTION synchub._exec_as_table_owner(regclass, text, jsonb, text) IS
     'internal, extension owner only: run a write of target (parameters $1 jsonb, $2 text) as the table''s owner, restricted';
+
+CREATE FUNCTION synchub._read_as_table_owner(target regclass, sql text, p1 jsonb, p2 text) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'synchub_read_as_table_owner'
+    LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION synchub._read_as_table_owner(regclass, text, jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION synchub._read_as_table_owner(regclass, text, jsonb, text) IS
+    'internal, extension owner only: the first jsonb of a query of target (parameters $1 jsonb, $2 text), run as the table''s owner, restricted';
 
 CREATE FUNCTION synchub._row_key_where(target regclass, row_key jsonb) RETURNS text
 LANGUAGE sql STABLE AS $$
@@ -222,8 +229,12 @@ BEGIN
     IF w IS NULL THEN
         RAISE EXCEPTION 'provider "%" has no write endpoint', i.provider USING ERRCODE = 'feature_not_supported';
     END IF;
+    IF NOT coalesce((i.options->>'export')::boolean, false) THEN
+        RAISE EXCEPTION 'integration "%" does not export', i.name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Set its option "export" to true first.';
+    END IF;
     IF ck IS NULL OR ck->>'mode' IS DISTINCT FROM 'export' THEN
-        PERFORM synchub._export_install(tgt);
         SELECT jsonb_build_object('mode', 'export', 'upto', coalesce(max(o.id), 0), 'total', count(*),
                                   'read', 0, 'split', '[]'::jsonb,
                                   'run_started_at', synchub._ts_text(now()))
@@ -246,8 +257,11 @@ BEGIN
         END IF;
         batch := '[]';
         FOR e IN SELECT o.* FROM synchub.outbox o WHERE o.integration_id = i.id AND o.id = ANY (ids) ORDER BY o.id LOOP
-            EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s', tgt, synchub._row_key_where(tgt, e.row_key))
-               INTO r USING e.row_key;
+            -- read as the table's owner; only a row of this integration
+            r := synchub._read_as_table_owner(tgt,
+                     format('SELECT to_jsonb(t) FROM %s t WHERE %s AND t.integration_id = %s',
+                            tgt, synchub._row_key_where(tgt, e.row_key), i.id),
+                     e.row_key, NULL);
             IF r IS NULL OR coalesce((r->>'archived')::boolean, false) THEN
                 DELETE FROM synchub.outbox o WHERE o.id = e.id AND o.version = e.version;
                 CONTINUE;
@@ -397,7 +411,8 @@ BEGIN
         IF err IS NULL AND r->>'id' IS NOT NULL AND r->>'id' IS DISTINCT FROM r->>'external_id' THEN
             BEGIN
                 PERFORM synchub._exec_as_table_owner(tgt,
-                    format('UPDATE %s t SET external_id = $2 WHERE %s', tgt, synchub._row_key_where(tgt, r->'row_key')),
+                    format('UPDATE %s t SET external_id = $2 WHERE %s AND t.integration_id = %s',
+                           tgt, synchub._row_key_where(tgt, r->'row_key'), i.id),
                     r->'row_key', r->>'id');
             EXCEPTION WHEN unique_violation THEN
                 err := format('the provider answered with id %s, which another row of %s already has', r->>'id', tgt);
