@@ -68,7 +68,20 @@ SET ROLE regress_sh_app;
 SELECT name, requests, errors FROM synchub.integration_health WHERE name LIKE 'sh\_%' ORDER BY name;
 SET ROLE regress_sh_other;
 SELECT count(*) AS visible FROM synchub.integration_health WHERE name LIKE 'sh\_%';
+-- The view is a security barrier: a cheap function of the caller's in WHERE
+-- runs after the view's filter, so it never sees another role's rows.
+CREATE FUNCTION pg_temp.peek(n text, st text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS $$
+BEGIN
+    IF n LIKE 'sh\_%' THEN
+        RAISE NOTICE 'peeked at %', n;
+    END IF;
+    RETURN true;
+END
+$$;
+SELECT count(*) AS visible FROM synchub.integration_health WHERE pg_temp.peek(name, status);
+DROP FUNCTION pg_temp.peek(text, text);
 RESET ROLE;
+SELECT reloptions FROM pg_class WHERE oid = 'synchub.integration_health'::regclass;
 
 DELETE FROM synchub.api_latency WHERE integration_id IN (SELECT id FROM ids);
 DELETE FROM synchub.integrations WHERE name LIKE 'sh\_%';

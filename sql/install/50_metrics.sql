@@ -276,7 +276,11 @@ COMMENT ON TABLE synchub.rollup_watermark IS 'the last events.seq folded into sy
 -- Fold the events inserted since the last call into the hourly rollups.
 -- The watermark row serialises concurrent calls; SHARE on the events table
 -- waits for inserts in flight, so no event with a smaller seq can commit
--- after the watermark passed it.
+-- after the watermark passed it.  That holds only if max(seq) is read with
+-- a snapshot taken after the lock, i.e. in READ COMMITTED: a REPEATABLE
+-- READ or SERIALIZABLE snapshot predates the lock, so an insert that
+-- committed while the lock was awaited would be invisible here, fall
+-- behind the watermark and never be folded.  Those levels are refused.
 CREATE FUNCTION synchub.refresh_rollups() RETURNS bigint
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -284,6 +288,14 @@ DECLARE
     to_seq   bigint;
     n        bigint;
 BEGIN
+    IF current_setting('transaction_isolation') NOT IN ('read committed', 'read uncommitted') THEN
+        RAISE EXCEPTION 'synchub.refresh_rollups() must run in a READ COMMITTED transaction'
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = format('The transaction isolation level is %s: its snapshot predates the lock on '
+                                  'synchub.events, so events committed meanwhile would be skipped for good.',
+                                  upper(current_setting('transaction_isolation'))),
+                  HINT = 'Call it in its own READ COMMITTED transaction (the default level).';
+    END IF;
     INSERT INTO synchub.rollup_watermark DEFAULT VALUES ON CONFLICT DO NOTHING;
     SELECT w.last_seq INTO from_seq FROM synchub.rollup_watermark w FOR UPDATE;
     LOCK TABLE synchub.events IN SHARE MODE;

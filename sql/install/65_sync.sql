@@ -53,8 +53,11 @@ COMMENT ON VIEW synchub._worker_rate_limits IS
 
 -- One row per integration the caller may see (member of its owner role).
 -- The counts and the p50/p95 cover the last 24 hours (the current UTC hour and
--- the 24 before it, from synchub.api_latency).
-CREATE VIEW synchub.integration_health AS
+-- the 24 before it, from synchub.api_latency).  The view reads the tables
+-- with its owner's rights and filters rows itself, so it is a security
+-- barrier: a caller's own (leaky) function in WHERE runs only on the rows
+-- the view lets through, never on another role's.
+CREATE VIEW synchub.integration_health WITH (security_barrier) AS
     SELECT i.id, i.name, i.provider, i.status, i.status_reason, i.paused_until,
            s.last_sync_at, s.last_sync_status, s.last_error,
            coalesce(c.state, 'closed') AS circuit,
