@@ -74,6 +74,9 @@ SELECT synchub.complete(:p5, '{"ok": true}');
 SELECT state, result, finished_at IS NOT NULL AS finished, lease_until FROM synchub.jobs WHERE id = :p5;
 SELECT pg_temp.err('SELECT synchub.complete(' || :p5 || ')');            -- not running any more
 SELECT synchub.complete(:p5, attempt => 1);  -- a late worker: refused quietly
+-- a late worker's job may be gone (purged): refused quietly too
+SELECT synchub.complete(999999, attempt => 1) AS complete, synchub.fail(999999, 'x', attempt => 1) AS fail,
+       synchub.progress(999999, 1, attempt => 1) AS progress, synchub.extend_lease(999999, attempt => 1) AS extend;
 SELECT pg_temp.err('SELECT synchub.complete(999999)');         -- unknown job
 
 -- complete_many: counts only running jobs

@@ -131,8 +131,10 @@ REVOKE ALL ON FUNCTION synchub._retry_delay(integer) FROM PUBLIC;
 COMMENT ON FUNCTION synchub._retry_delay(integer) IS 'internal: backoff with jitter after the given number of attempts';
 
 -- Why a per-job call found nothing to act on.  With an attempt number the
--- call is a possibly late worker's: it is refused quietly (NULL).  Without
--- one, an unknown job or a job in the wrong state is an error.
+-- call is a possibly late worker's: it is refused quietly (NULL), even when
+-- the job is gone (purged since).  Without one, an unknown job or a job in
+-- the wrong state is an error.  Attempt 0 (cancel, retry): the wrong state
+-- is refused quietly, an unknown job is an error.
 CREATE FUNCTION synchub._job_refusal(job_id bigint, attempt integer, action text,
                                      wanted text DEFAULT 'running') RETURNS void
 LANGUAGE plpgsql STABLE AS $$
@@ -140,7 +142,9 @@ DECLARE
     st text;
 BEGIN
     SELECT j.state INTO st FROM synchub.jobs j WHERE j.id = job_id;
-    IF NOT FOUND THEN
+    IF NOT FOUND AND attempt > 0 THEN
+        RETURN;
+    ELSIF NOT FOUND THEN
         RAISE EXCEPTION 'job % does not exist', job_id
             USING ERRCODE = 'undefined_object';
     END IF;
