@@ -93,6 +93,12 @@ SELECT synchub.enqueue('custom', '{}', id, 'jg_plain', dedup_key => format('inte
 SELECT synchub.enqueue('plain2', queue => 'jg_plain', dedup_key => 'b-key') > 0 AS b_plain_dedup;
 SELECT count(*) AS b_plain_jobs FROM synchub.jobs WHERE queue = 'jg_plain';
 SELECT count(*) AS b_jobs_of_a FROM synchub.jobs j JOIN jg ON jg.id = j.integration_id WHERE jg.name = 'jg_a';
+-- An export job of its own integration needs the export dedup key (one
+-- export at a time), whoever enqueues it.
+SELECT pg_temp.errn(format($q$SELECT synchub.enqueue('export', '{}', %s, 'synchub')$q$, id))
+  FROM jg WHERE name = 'jg_b';
+SELECT pg_temp.errn(format($q$SELECT synchub.enqueue('export', '{}', %s, 'synchub', dedup_key => 'integration:%s:export2')$q$, id, id))
+  FROM jg WHERE name = 'jg_b';
 RESET ROLE;
 
 -- A still syncs its own integration, once per mode while unfinished.

@@ -21,10 +21,12 @@
 --     (the superuser is a member of whatever role owns it now or later).
 --   * a dedup key starting with 'integration:' that does not start with
 --     'integration:<the job's own integration_id>:'.
--- It fires only for rows with an integration_id or such a dedup key (the
--- WHEN clause), so plain enqueues do not pay for it, and on UPDATE only when
--- integration_id, dedup_key or owner is assigned (not on claims, progress,
--- retries and pauses).  It is SECURITY INVOKER like every function here.
+-- It also refuses an export job (queue synchub) without the dedup key
+-- 'integration:<id>:export', which keeps one export of an integration at a
+-- time.  It fires only for rows with an integration_id or such a dedup key
+-- (the WHEN clause), so plain enqueues do not pay for it, and on UPDATE only
+-- when integration_id, dedup_key, owner, queue or kind is assigned (not on
+-- claims, progress, retries and pauses).  It is SECURITY INVOKER like every function here.
 -------------------------------------------------------------------------------
 
 CREATE FUNCTION synchub._job_guard() RETURNS trigger
@@ -75,6 +77,15 @@ BEGIN
                                             '"integration:%s:", its own integration_id.', NEW.integration_id) END,
                   HINT = 'Keys "integration:<id>:..." belong to the syncs of integration <id>; choose another dedup key.';
     END IF;
+    -- One export of an integration at a time: two would send the same
+    -- outbox entries twice.  Its dedup key makes it unique while unfinished.
+    IF NEW.queue = 'synchub' AND NEW.kind = 'export' AND NEW.integration_id IS NOT NULL
+       AND NEW.dedup_key IS DISTINCT FROM 'integration:' || NEW.integration_id || ':export' THEN
+        RAISE EXCEPTION 'job refused: an export job of integration % needs the dedup key "integration:%:export"',
+                        NEW.integration_id, NEW.integration_id
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Enqueue exports with synchub.sync(integration, ''export'').';
+    END IF;
     RETURN NEW;
 END
 $$;
@@ -83,7 +94,7 @@ COMMENT ON FUNCTION synchub._job_guard() IS
     'internal: trigger refusing a job that names an integration of another role, or another integration''s dedup key';
 
 CREATE TRIGGER job_queue_guard
-    BEFORE INSERT OR UPDATE OF integration_id, dedup_key, owner ON synchub.job_queue
+    BEFORE INSERT OR UPDATE OF integration_id, dedup_key, owner, queue, kind ON synchub.job_queue
     FOR EACH ROW
     WHEN (NEW.integration_id IS NOT NULL OR NEW.dedup_key LIKE 'integration:%')
     EXECUTE FUNCTION synchub._job_guard();
