@@ -60,37 +60,8 @@ SELECT pg_temp.err($$SELECT synchub._credentials_get(-1)$$);
 -- Roles: an application role with the grants of docs/connectors.md.
 CREATE ROLE regress_cr_app;
 CREATE ROLE regress_cr_other;
-DO $$
-DECLARE r text;
-BEGIN
-    FOREACH r IN ARRAY ARRAY['regress_cr_app', 'regress_cr_other'] LOOP
-        EXECUTE format('GRANT USAGE ON SCHEMA synchub TO %I', r);
-        EXECUTE format('GRANT EXECUTE ON FUNCTION
-            synchub.create_integration(text, text, text, jsonb, jsonb),
-            synchub.set_credentials(text, jsonb),
-            synchub.sync(text, text),
-            synchub.schedule(text, interval, text),
-            synchub.unschedule(text, text),
-            synchub._credentials_store(bigint, jsonb),
-            synchub._options_check(text, jsonb),
-            synchub._options_fail(text, text, text),
-            synchub._json_path_valid(text),
-            synchub._rate_windows_valid(jsonb),
-            synchub._integration_id(text),
-            synchub._check_mode(text, bigint),
-            synchub._enqueue_sync(bigint, text),
-            synchub.enqueue(text, jsonb, bigint, text, integer, timestamptz, integer, text),
-            synchub._notify_job(synchub.job_queue), synchub._wake_worker(text) TO %I', r);
-        EXECUTE format('GRANT SELECT ON synchub.providers TO %I', r);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON synchub.integrations TO %I', r);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON synchub.schedules, synchub.contacts TO %I', r);
-        EXECUTE format('GRANT SELECT ON synchub.sync_state TO %I', r);
-        EXECUTE format('GRANT SELECT, INSERT ON synchub.job_queue TO %I', r);
-        EXECUTE format('GRANT SELECT ON synchub.job_history, synchub.jobs TO %I', r);
-        EXECUTE format('GRANT USAGE ON SEQUENCE synchub.job_id_seq TO %I', r);
-    END LOOP;
-END
-$$;
+\i test/regress_app_grants.sql
+SELECT count(pg_temp.grant_app(r)) AS roles_granted FROM unnest(ARRAY['regress_cr_app', 'regress_cr_other']) r;
 SET ROLE regress_cr_app;
 SELECT synchub.create_integration('cr_app', 'pipedrive', 'https://api.pipedrive.com', '{"api_token": "app-secret"}') > 0 AS created;
 SELECT synchub.set_credentials('cr_app', '{"api_token": "app-secret-2"}');

@@ -17,41 +17,13 @@ SELECT tgname, pg_get_triggerdef(t.oid) AS definition
   FROM pg_trigger t WHERE tgrelid = 'synchub.job_queue'::regclass AND NOT tgisinternal;
 
 -- Two application roles with the grants of docs/connectors.md (as in
--- connectors_credentials), plus enqueue_many and UPDATE on the queue.
+-- test/regress_app_grants.sql), plus enqueue_many and UPDATE on the queue.
 CREATE ROLE regress_jg_a;
 CREATE ROLE regress_jg_b;
-DO $$
-DECLARE r text;
-BEGIN
-    FOREACH r IN ARRAY ARRAY['regress_jg_a', 'regress_jg_b'] LOOP
-        EXECUTE format('GRANT USAGE ON SCHEMA synchub TO %I', r);
-        EXECUTE format('GRANT EXECUTE ON FUNCTION
-            synchub.create_integration(text, text, text, jsonb, jsonb),
-            synchub.set_credentials(text, jsonb),
-            synchub.sync(text, text),
-            synchub.schedule(text, interval, text),
-            synchub.unschedule(text, text),
-            synchub._credentials_store(bigint, jsonb),
-            synchub._options_check(text, jsonb),
-            synchub._options_fail(text, text, text),
-            synchub._json_path_valid(text),
-            synchub._rate_windows_valid(jsonb),
-            synchub._integration_id(text),
-            synchub._check_mode(text, bigint),
-            synchub._enqueue_sync(bigint, text),
-            synchub.enqueue(text, jsonb, bigint, text, integer, timestamptz, integer, text),
-            synchub.enqueue_many(jsonb),
-            synchub._notify_job(synchub.job_queue), synchub._wake_worker(text) TO %I', r);
-        EXECUTE format('GRANT SELECT ON synchub.providers TO %I', r);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON synchub.integrations TO %I', r);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON synchub.schedules, synchub.contacts TO %I', r);
-        EXECUTE format('GRANT SELECT ON synchub.sync_state TO %I', r);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON synchub.job_queue TO %I', r);
-        EXECUTE format('GRANT SELECT ON synchub.job_history, synchub.jobs TO %I', r);
-        EXECUTE format('GRANT USAGE ON SEQUENCE synchub.job_id_seq TO %I', r);
-    END LOOP;
-END
-$$;
+\i test/regress_app_grants.sql
+SELECT count(pg_temp.grant_app(r)) AS roles_granted FROM unnest(ARRAY['regress_jg_a', 'regress_jg_b']) r;
+GRANT EXECUTE ON FUNCTION synchub.enqueue_many(jsonb) TO regress_jg_a, regress_jg_b;
+GRANT UPDATE ON synchub.job_queue TO regress_jg_a, regress_jg_b;
 
 SET ROLE regress_jg_a;
 SELECT synchub.create_integration('jg_a', 'pipedrive', 'https://api.pipedrive.com', '{"api_token": "a-secret"}') > 0 AS created;

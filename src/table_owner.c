@@ -29,22 +29,37 @@ void
 synchub_become_table_owner(Oid relid, SynchubUserSave *save)
 {
 	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
 
 	if (!HeapTupleIsValid(tup))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	save->owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
 
 	GetUserIdAndSecContext(&save->user, &save->sec_context);
-	SetUserIdAndSecContext(owner, save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	synchub_as_table_owner_again(save);
 	save->guc_nest = NewGUCNestLevel();
 	/* the table's code sees PostgreSQL's default path, not the worker's */
 	(void) set_config_option("search_path", "\"$user\", public", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * Between synchub_become_table_owner and synchub_restore_user: back to the
+ * caller for a write of its own (a reject), then to the owner again.
+ */
+void
+synchub_as_caller(const SynchubUserSave *save)
+{
+	SetUserIdAndSecContext(save->user, save->sec_context);
+}
+
+void
+synchub_as_table_owner_again(const SynchubUserSave *save)
+{
+	SetUserIdAndSecContext(save->owner, save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 }
 
 void
@@ -52,7 +67,7 @@ synchub_restore_user(const SynchubUserSave *save)
 {
 	/* settings the restricted code changed do not outlive it */
 	AtEOXact_GUC(false, save->guc_nest);
-	SetUserIdAndSecContext(save->user, save->sec_context);
+	synchub_as_caller(save);
 }
 
 /* Run sql with $1 jsonb, $2 text as target's owner; SPI's result is left. */

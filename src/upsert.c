@@ -115,7 +115,7 @@ upsert_reject(UpsertRun *run, int index, ErrorData *edata)
 				 errdetail_internal("%s", edata->message)));
 
 	if (opts->as_table_owner)
-		SetUserIdAndSecContext(run->caller.user, run->caller.sec_context);
+		synchub_as_caller(&run->caller);
 	if (run->reject_plan == NULL)
 	{
 		Oid			types[8] = {INT8OID, INT8OID, REGCLASSOID, TEXTOID, INT4OID,
@@ -161,9 +161,7 @@ upsert_reject(UpsertRun *run, int index, ErrorData *edata)
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	if (opts->as_table_owner)	/* back to the table's owner for the records after */
-		SetUserIdAndSecContext(RelationGetForm(run->target.rel)->relowner,
-							   run->caller.sec_context | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
+		synchub_as_table_owner_again(&run->caller);
 	run->counts->rejected++;
 }
 
